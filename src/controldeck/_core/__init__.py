@@ -1,0 +1,1 @@
+"""The shared engine: transport, conversion, pagination. Knows no platform."""

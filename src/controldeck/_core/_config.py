@@ -1,0 +1,58 @@
+"""Argument and environment resolution, and argument checks that run before any request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+from controldeck.errors import InvalidArgumentError
+
+__all__ = ["from_env", "path_segment", "require_id", "require_str", "require_str_list"]
+
+
+def from_env(value: str | None, env_name: str) -> str | None:
+    """`value` when given, else the environment variable (empty counts as unset)."""
+    if value is not None:
+        return value
+    return os.environ.get(env_name) or None
+
+
+def require_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
+    """`value` if it is a string (non-blank unless `allow_empty`), else InvalidArgumentError."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}")
+    if not allow_empty and not value.strip():
+        raise InvalidArgumentError(f"{name} must not be empty")
+    return value
+
+
+def require_id(name: str, value: Any) -> str:
+    """A non-empty string id, safe to put in a URL path segment."""
+    return require_str(name, value)
+
+
+def path_segment(name: str, value: Any) -> str:
+    """Check an id and percent-encode it as one path segment (a `/` cannot change the path)."""
+    return quote(require_id(name, value), safe="")
+
+
+def require_str_list(name: str, value: Any, *, allow_empty: bool = False) -> list[str]:
+    """A list (or other non-string iterable) of non-empty strings, as a list."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidArgumentError(f"{name} must be a list of strings, got {type(value).__name__}")
+    items = list(value)
+    if not items and not allow_empty:
+        raise InvalidArgumentError(f"{name} must not be empty")
+    for i, item in enumerate(items):
+        require_str(f"{name}[{i}]", item)
+    return items
+
+
+def require_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """One of `choices` (enum members count by value)."""
+    allowed = list(choices)
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidArgumentError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return str(value)

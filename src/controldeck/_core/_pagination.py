@@ -1,0 +1,161 @@
+"""`Page[T]`: one page of a list, iterable across every following page, lazily.
+
+Iterating a page yields its items and then fetches the next page only when the previous
+one is used up, holding one page at a time: memory stays constant however long the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from controldeck._core._transport import Timeout, Transport
+
+__all__ = ["Page", "laravel_page"]
+
+T = TypeVar("T")
+
+
+class Page(Generic[T]):
+    """One page of results.
+
+    Attributes:
+        data: The items on this page.
+        raw: The decoded envelope (links, meta), as the server sent it.
+
+    Example:
+        >>> page = client.list_changes()
+        >>> page.data[0].id           # this page only
+        >>> for change in page:      # this page, then every following page, lazily
+        ...     print(change.id)
+    """
+
+    def __init__(
+        self,
+        data: list[T],
+        *,
+        raw: Any = None,
+        fetch_next: Callable[[], Page[T]] | None = None,
+        total: int | None = None,
+        number: int | None = None,
+        last: int | None = None,
+    ) -> None:
+        self.data = data
+        self.raw = raw
+        self.total = total
+        self.number = number
+        self.last = last
+        self._fetch_next = fetch_next
+
+    @property
+    def has_next(self) -> bool:
+        """Whether the server says another page follows."""
+        return self._fetch_next is not None
+
+    def next_page(self) -> Page[T] | None:
+        """Fetch the following page, or None on the last page."""
+        return self._fetch_next() if self._fetch_next is not None else None
+
+    def iter_pages(self) -> Iterator[Page[T]]:
+        """This page and every following one, fetched as the loop reaches them."""
+        page: Page[T] | None = self
+        while page is not None:
+            yield page
+            page = page.next_page()
+
+    def __iter__(self) -> Iterator[T]:
+        for page in self.iter_pages():
+            yield from page.data
+
+    def __len__(self) -> int:
+        """Items on this page (not the total; see `.total`)."""
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> T:
+        return self.data[index]
+
+    def __repr__(self) -> str:
+        kind = type(self.data[0]).__name__ if self.data else "?"
+        where = f", page {self.number} of {self.last}" if self.number and self.last else ""
+        total = f", total {self.total}" if self.total is not None else ""
+        return f"<Page[{kind}] {len(self.data)} items{where}{total}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+        if cycle:
+            return
+        for item in self.data[:10]:
+            p.break_()
+            p.text(f"  {item!r}")
+        if len(self.data) > 10:
+            p.break_()
+            p.text(f"  … {len(self.data) - 10} more on this page")
+
+
+class _Links(Protocol):
+    next: str | None
+
+
+class _Meta(Protocol):
+    current_page: int
+    last_page: int
+    total: int
+
+
+def _next_page_number(envelope: Any, current: int) -> int | None:
+    links: _Links | None = getattr(envelope, "links", None)
+    meta: _Meta | None = getattr(envelope, "meta", None)
+    if meta is not None:
+        current = meta.current_page
+    following = None
+    if links is not None and links.next:
+        numbers = parse_qs(urlsplit(links.next).query).get("page")
+        if numbers and numbers[0].isdigit():
+            following = int(numbers[0])
+    if following is None and meta is not None and meta.current_page < meta.last_page:
+        following = meta.current_page + 1
+    # A server that points back at this page (or before it) would loop forever.
+    return following if following is not None and following > current else None
+
+
+def laravel_page(
+    transport: Transport,
+    path: str,
+    envelope_cls: type[Any],
+    *,
+    params: Mapping[str, Any] | None = None,
+    timeout: Timeout | None = None,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Page[Any]:
+    """GET a Laravel `{data, links, meta}` list and wrap it in a lazy `Page`.
+
+    The next page is requested at our own path with `?page=N`, N read from `links.next`
+    (or `meta.current_page + 1`): an absolute `links.next` is never followed as-is, so
+    credentials cannot be sent to a host the server names.
+    """
+    envelope = transport.request(
+        "GET", path, params=params, cast_to=envelope_cls, timeout=timeout,
+        extra_headers=extra_headers,
+    )  # fmt: skip
+    current = int((params or {}).get("page") or 1)
+    following = _next_page_number(envelope, current)
+    fetch_next = None
+    if following is not None:
+        next_params = {**(params or {}), "page": following}
+
+        def fetch_next() -> Page[Any]:
+            return laravel_page(
+                transport, path, envelope_cls, params=next_params, timeout=timeout,
+                extra_headers=extra_headers,
+            )  # fmt: skip
+
+    meta = getattr(envelope, "meta", None)
+    return Page(
+        envelope.data,
+        raw=envelope,
+        fetch_next=fetch_next,
+        total=getattr(meta, "total", None),
+        number=getattr(meta, "current_page", None),
+        last=getattr(meta, "last_page", None),
+    )

@@ -1,0 +1,265 @@
+"""Every exception controldeck raises.
+
+```
+ControlDeckError
+├── InvalidArgumentError (also ValueError)    bad input, nothing was sent
+├── MissingDependencyError (also ImportError) an optional extra is not installed
+├── APIConnectionError                         DNS, refused, reset, TLS
+│   └── APITimeoutError
+├── APIStatusError  .status_code .request_id .code .message .body_excerpt .response
+│   ├── BadRequestError 400        ├── ConflictError 409
+│   ├── AuthenticationError 401    ├── PreconditionFailedError 412
+│   ├── PermissionDeniedError 403  ├── UnprocessableEntityError 422
+│   ├── NotFoundError 404          ├── RateLimitError 429 (.retry_after)
+│   └── InternalServerError 5xx
+├── ResponseValidationError  reply was not what the spec promises (.path like $.data[3].status)
+├── StreamError              a stream broke or sent an error event
+├── WaitTimeoutError         wait_for_* ran out of time (.last_state)
+└── TokenError               a local token could not be validated, stored or read
+```
+
+Catch `ControlDeckError` to handle anything the SDK raises; no `KeyError`, `TypeError`,
+`JSONDecodeError` or raw `requests` exception escapes a public method.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "ControlDeckError",
+    "InternalServerError",
+    "InvalidArgumentError",
+    "MissingDependencyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "StreamError",
+    "TokenError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+]
+
+
+class ControlDeckError(Exception):
+    """Base class of every error raised by controldeck."""
+
+
+class InvalidArgumentError(ControlDeckError, ValueError):
+    """An argument was rejected before any request was sent."""
+
+
+class MissingDependencyError(ControlDeckError, ImportError):
+    """A feature needs an optional extra that is not installed.
+
+    The message names the exact `pip install` line that fixes it.
+    """
+
+    def __init__(self, feature: str, extra: str, missing: str) -> None:
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional dependency {missing!r}, which is not installed. "
+            f"Install it with: pip install 'controldeck[{extra}]'",
+            name=missing,
+        )
+
+
+class TokenError(ControlDeckError):
+    """A token could not be validated, decrypted, stored or loaded."""
+
+
+class APIConnectionError(ControlDeckError):
+    """The request did not get an HTTP reply: DNS failure, refused, reset, TLS error."""
+
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        self.method = method
+        self.url = url
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer within the timeout (connect or read)."""
+
+
+class APIStatusError(ControlDeckError):
+    """The server answered with a non-success HTTP status.
+
+    Attributes:
+        status_code: The HTTP status.
+        request_id: The server's request id (`x-request-id` / `request-id`), when it sent one.
+        code: The platform's own error code, when the body carries one.
+        message: The platform's error message, or the reason phrase.
+        body_excerpt: At most 500 characters of the body, secrets masked.
+        response: The `requests.Response`, for anything else.
+        details: Extra structured detail from the body (e.g. Laravel per-field `errors`).
+        retry_after: Seconds the server asked to wait (Retry-After), when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        code: str | None = None,
+        body_excerpt: str = "",
+        response: requests.Response | None = None,
+        details: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.code = code
+        self.message = message
+        self.body_excerpt = body_excerpt
+        self.response = response
+        self.details = details
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [f"HTTP {self.status_code}"]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        text = " ".join(parts) + f": {self.message}"
+        hint = _STATUS_HINTS.get(self.status_code)
+        if hint:
+            text += f" ({hint})"
+        if self.retry_after is not None:
+            text += f" [retry after {self.retry_after:g}s]"
+        if self.request_id:
+            text += f" [request id: {self.request_id}]"
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep pickling (multiprocessing, joblib) working despite keyword-only arguments.
+        state = dict(self.__dict__)
+        state["response"] = None
+        return (_rebuild_status_error, (type(self), self.message, state))
+
+
+def _rebuild_status_error(cls: type[APIStatusError], message: str, state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the token is missing, expired or not accepted."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403: the token is valid but may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class PreconditionFailedError(APIStatusError):
+    """HTTP 412."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """HTTP 422: the server rejected the body (see `.details` for per-field errors)."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429. `.retry_after` holds the seconds the server asked to wait, when it said.
+
+    Raised at once, without retrying, when Retry-After is longer than the SDK waits on its
+    own (60 s).
+    """
+
+
+class InternalServerError(APIStatusError):
+    """HTTP 5xx."""
+
+
+class ResponseValidationError(ControlDeckError):
+    """A 2xx reply did not have the shape the spec promises.
+
+    Attributes:
+        path: JSON path of the first offending value, like `$.data[3].status`.
+        problems: Every problem found, each as `"<what> @ <path>"`.
+        status_code, request_id, body_excerpt: As on `APIStatusError`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        problems: list[str] | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body_excerpt: str = "",
+    ) -> None:
+        self.path = path
+        self.problems = problems or []
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+        super().__init__(message)
+
+
+class StreamError(ControlDeckError):
+    """A stream broke, or the server sent an error event."""
+
+
+class WaitTimeoutError(ControlDeckError):
+    """A `wait_for_*` call ran out of time.
+
+    Attributes:
+        last_state: The last state seen before giving up.
+    """
+
+    def __init__(self, message: str, *, last_state: Any = None) -> None:
+        self.last_state = last_state
+        super().__init__(message)
+
+
+_STATUS_HINTS = {
+    401: "check the token: it is missing, expired or not accepted",
+    403: "the token is valid but lacks permission for this",
+    404: "check the id and the base URL",
+    429: "rate limited; retry later",
+}
+
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    412: PreconditionFailedError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP status."""
+    if status >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status, APIStatusError)
