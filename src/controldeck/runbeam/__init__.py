@@ -1,0 +1,91 @@
+"""Runbeam Cloud: the gateway control plane.
+
+Example:
+    >>> from controldeck.runbeam import RunbeamClient
+    >>> client = RunbeamClient("https://runbeam.example/api", token="mt_...")
+    >>> for change in client.list_changes_for_gateway("gateway-123"):
+    ...     print(change.id, change.status)
+
+JWT validation (`validate_jwt_token`) and encrypted token files (`save_token`,
+`load_token`) need the extra: `pip install 'controldeck[runbeam]'`.
+"""
+
+from controldeck._core._pagination import Page
+from controldeck._generated.runbeam import (
+    AcknowledgeChangesResponse,
+    AuthorizeResponse,
+    Backend,
+    BaseUrlResponse,
+    Change,
+    ChangeStatus,
+    ChangeStatusResponse,
+    ConfigType,
+    Endpoint,
+    Gateway,
+    GatewayInfo,
+    MeshTokenResponse,
+    Pipeline,
+    ResolvedResource,
+    ResolveResourceResponse,
+    ResourceType,
+    Service,
+    StoreConfigAction,
+    StoreConfigResponse,
+    Transform,
+)
+from controldeck.runbeam._client import RunbeamClient, transform_instructions
+from controldeck.runbeam._jwt import (
+    JwtClaims,
+    TeamInfo,
+    UserInfo,
+    clear_jwks_cache,
+    extract_bearer_token,
+    validate_jwt_token,
+)
+from controldeck.runbeam._refs import ResourceReference, parse_reference
+from controldeck.runbeam._tokens import (
+    MachineToken,
+    load_machine_token,
+    load_token,
+    save_machine_token,
+    save_token,
+)
+
+__all__ = [
+    "AcknowledgeChangesResponse",
+    "AuthorizeResponse",
+    "Backend",
+    "BaseUrlResponse",
+    "Change",
+    "ChangeStatus",
+    "ChangeStatusResponse",
+    "ConfigType",
+    "Endpoint",
+    "Gateway",
+    "GatewayInfo",
+    "JwtClaims",
+    "MachineToken",
+    "MeshTokenResponse",
+    "Page",
+    "Pipeline",
+    "ResolveResourceResponse",
+    "ResolvedResource",
+    "ResourceReference",
+    "ResourceType",
+    "RunbeamClient",
+    "Service",
+    "StoreConfigAction",
+    "StoreConfigResponse",
+    "TeamInfo",
+    "Transform",
+    "UserInfo",
+    "clear_jwks_cache",
+    "extract_bearer_token",
+    "load_machine_token",
+    "load_token",
+    "parse_reference",
+    "save_machine_token",
+    "save_token",
+    "transform_instructions",
+    "validate_jwt_token",
+]

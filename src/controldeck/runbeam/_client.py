@@ -1,0 +1,740 @@
+"""`RunbeamClient`: the Runbeam Cloud gateway control plane (openapi/runbeam.yaml)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+
+from controldeck._core import _constants as C
+from controldeck._core._client import BaseClient
+from controldeck._core._config import (
+    from_env,
+    path_segment,
+    require_choice,
+    require_str,
+    require_str_list,
+)
+from controldeck._core._pagination import Page, laravel_page
+from controldeck._core._transport import Timeout, check_timeout
+from controldeck._generated.runbeam import (
+    AcknowledgeChangesRequest,
+    AcknowledgeChangesResponse,
+    AuthorizeRequest,
+    AuthorizeResponse,
+    Backend,
+    BackendPage,
+    BaseUrlResponse,
+    Change,
+    ChangeEnvelope,
+    ChangeFailedRequest,
+    ChangePage,
+    ChangeStatusResponse,
+    ConfigType,
+    Endpoint,
+    EndpointPage,
+    Gateway,
+    GatewayEnvelope,
+    GatewayPage,
+    MeshTokenRequest,
+    MeshTokenResponse,
+    Pipeline,
+    PipelinePage,
+    ResolveResourceResponse,
+    Service,
+    ServiceEnvelope,
+    ServicePage,
+    StoreConfigRequest,
+    StoreConfigResponse,
+    Transform,
+    TransformEnvelope,
+)
+from controldeck.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    ResponseValidationError,
+)
+from controldeck.runbeam._refs import parse_reference
+
+__all__ = ["RunbeamClient", "transform_instructions"]
+
+BASE_URL_ENV = "RUNBEAM_BASE_URL"
+TOKEN_ENV = "RUNBEAM_TOKEN"
+
+Headers = Mapping[str, str] | None
+
+
+def _api_root(base_url: str) -> str:
+    """The API root: a bare origin gets `/api`; anything with a path is kept as given."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidArgumentError(
+            f"base_url must be an http(s) URL like https://runbeam.example/api, got {base_url!r}"
+        )
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path or "/api", "", ""))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class RunbeamClient(BaseClient):
+    """Client for the Runbeam Cloud API.
+
+    `base_url` is the API root (`https://<host>/api`); a bare origin gets `/api` appended.
+    Every request sends `Authorization: Bearer <token>`. Safe to share between threads.
+
+    Args:
+        base_url: API root. Defaults to the `RUNBEAM_BASE_URL` environment variable.
+        token: A user JWT, Sanctum token or gateway machine token. Defaults to
+            `RUNBEAM_TOKEN`. Only `authorize_gateway` works without one.
+        timeout: Seconds, or (connect, read) seconds. Default (5, 60).
+        max_retries: Retries for failures that are safe to retry. Default 2.
+        session: A `requests.Session` to use (proxies, TLS settings) instead of our own.
+        user_agent: Replaces `controldeck/<version> python/<x.y> runbeam`.
+
+    Raises:
+        InvalidArgumentError: No base URL was given or found, or it is not an http(s) URL.
+
+    Example:
+        >>> from controldeck.runbeam import RunbeamClient
+        >>> with RunbeamClient("https://runbeam.example/api", token="mt_...") as client:
+        ...     for change in client.list_changes_for_gateway("gateway-123"):
+        ...         print(change.id, change.status)
+    """
+
+    _platform = "runbeam"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: Timeout = C.DEFAULT_TIMEOUT,
+        max_retries: int = C.MAX_RETRIES,
+        session: requests.Session | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        resolved = from_env(base_url, BASE_URL_ENV)
+        if resolved is None:
+            raise InvalidArgumentError(
+                f"No Runbeam base URL: pass base_url= or set {BASE_URL_ENV} "
+                "(the API root, e.g. https://runbeam.example/api)"
+            )
+        self._token = from_env(token, TOKEN_ENV)
+        if self._token is not None:
+            require_str("token", self._token)
+        self._options: dict[str, Any] = {
+            "timeout": check_timeout(timeout),
+            "max_retries": max_retries,
+            "session": session,
+            "user_agent": user_agent,
+        }
+        super().__init__(
+            base_url=_api_root(resolved),
+            headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
+            secrets=(self._token,) if self._token else (),
+            **self._options,
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _require_token(self) -> None:
+        if not self._token:
+            raise InvalidArgumentError(
+                f"This call needs a token: pass token= to RunbeamClient or set {TOKEN_ENV}"
+            )
+
+    def _get(self, path: str, cast_to: type[Any], timeout: Timeout | None, headers: Headers) -> Any:
+        self._require_token()
+        return self._transport.request(
+            "GET", path, cast_to=cast_to, timeout=timeout, extra_headers=headers
+        )
+
+    def _post(
+        self,
+        path: str,
+        cast_to: type[Any],
+        body: Any,
+        timeout: Timeout | None,
+        headers: Headers,
+    ) -> Any:
+        self._require_token()
+        return self._transport.request(
+            "POST", path, cast_to=cast_to, json=body, timeout=timeout, extra_headers=headers
+        )
+
+    def _page(self, path: str, envelope: type[Any], page: int | None, timeout: Timeout | None,
+              headers: Headers) -> Page[Any]:  # fmt: skip
+        self._require_token()
+        if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
+            raise InvalidArgumentError(f"page must be an int >= 1, got {page!r}")
+        return laravel_page(
+            self._transport, path, envelope, params={"page": page}, timeout=timeout,
+            extra_headers=headers,
+        )  # fmt: skip
+
+    # -- gateway authorization ------------------------------------------------------------
+
+    def authorize_gateway(
+        self,
+        user_token: str,
+        gateway_code: str,
+        *,
+        machine_public_key: str | None = None,
+        metadata: Sequence[str] | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> AuthorizeResponse:
+        """Exchange a user token for a gateway's 30-day machine token.
+
+        The server creates the gateway when the code is new. The user token is sent as the
+        Bearer token and in the body, as the server expects; omitted optionals are left out
+        of the body (not sent as null).
+
+        Args:
+            user_token: A user JWT or Sanctum token (`1|abc...`).
+            gateway_code: The gateway instance's code (at most 255 characters).
+            machine_public_key: The gateway's public key, if it has one.
+            metadata: Free-form strings such as `"version:1.0"`.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            The machine token (redacted in repr), its expiry, the gateway and abilities.
+
+        Raises:
+            InvalidArgumentError: An empty token or code, a code over 255 characters, or
+                metadata that is not a list of strings.
+            UnprocessableEntityError: The server rejected the body (`.details` per field).
+            PermissionDeniedError: The gateway belongs to another team.
+
+        Example:
+            >>> auth = client.authorize_gateway(user_jwt, "my-gateway", metadata=["version:1.0"])
+            >>> machine = RunbeamClient(client.base_url, token=auth.machine_token)
+        """
+        require_str("user_token", user_token)
+        require_str("gateway_code", gateway_code)
+        if len(gateway_code) > 255:
+            raise InvalidArgumentError("gateway_code must be at most 255 characters")
+        if machine_public_key is not None:
+            require_str("machine_public_key", machine_public_key)
+        if metadata is not None:
+            if isinstance(metadata, Mapping):
+                raise InvalidArgumentError(
+                    'metadata is a list of strings such as ["version:1.0"], not a mapping'
+                )
+            metadata = require_str_list("metadata", metadata, allow_empty=True)
+        body = AuthorizeRequest(
+            token=user_token,
+            gateway_code=gateway_code,
+            machine_public_key=machine_public_key,
+            metadata=list(metadata) if metadata is not None else None,
+        )
+        headers = {**(extra_headers or {}), "Authorization": f"Bearer {user_token}"}
+        result: AuthorizeResponse = self._transport.request(
+            "POST", "/harmony/authorize", cast_to=AuthorizeResponse, json=body,
+            timeout=timeout, extra_headers=headers,
+        )  # fmt: skip
+        return result
+
+    # -- change management ----------------------------------------------------------------
+
+    def list_changes(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Change]:
+        """List every change the token can see (admin view; gateways use the per-gateway list).
+
+        Args:
+            page: Start at this page (1-based). Iterating the result walks all later pages.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            A lazy `Page[Change]`.
+
+        Example:
+            >>> for change in client.list_changes():
+            ...     print(change.id, change.status)
+        """
+        return self._page("/harmony/changes", ChangePage, page, timeout, extra_headers)
+
+    def list_changes_for_gateway(
+        self,
+        gateway_id: str,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Change]:
+        """List one gateway's changes: what a gateway polls for new configuration.
+
+        Args:
+            gateway_id: The gateway's id.
+            page: Start at this page (1-based).
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            A lazy `Page[Change]` (list items may omit `toml_config`; use `get_change`).
+
+        Raises:
+            InvalidArgumentError: `gateway_id` is empty.
+
+        Example:
+            >>> pending = [c for c in client.list_changes_for_gateway("gateway-123")
+            ...            if c.status == "pending"]
+        """
+        segment = path_segment("gateway_id", gateway_id)
+        return self._page(f"/harmony/changes/{segment}", ChangePage, page, timeout, extra_headers)
+
+    def get_change(
+        self, change_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> Change:
+        """Fetch one change with its TOML configuration.
+
+        Args:
+            change_id: The change's id.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            The change, including `toml_config`.
+
+        Raises:
+            InvalidArgumentError: `change_id` is empty.
+            NotFoundError: No such change.
+
+        Example:
+            >>> client.get_change("01JBX...").toml_config
+            '[proxy]\\nid = "test"\\n'
+        """
+        segment = path_segment("change_id", change_id)
+        envelope: ChangeEnvelope = self._get(
+            f"/harmony/change/{segment}", ChangeEnvelope, timeout, extra_headers
+        )
+        return envelope.data
+
+    def acknowledge_changes(
+        self,
+        change_ids: Sequence[str],
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> AcknowledgeChangesResponse:
+        """Acknowledge received changes (pending → acknowledged).
+
+        Partial success is reported in the reply's `failed` list, not as an error.
+
+        Args:
+            change_ids: One or more change ids.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `acknowledged` and `failed` id lists.
+
+        Raises:
+            InvalidArgumentError: `change_ids` is empty or holds a non-string or empty id.
+
+        Example:
+            >>> client.acknowledge_changes(["change-1", "change-2"]).failed
+            []
+        """
+        ids = require_str_list("change_ids", change_ids)
+        body = AcknowledgeChangesRequest(change_ids=ids)
+        result: AcknowledgeChangesResponse = self._post(
+            "/harmony/changes/acknowledge", AcknowledgeChangesResponse, body, timeout,
+            extra_headers,
+        )  # fmt: skip
+        return result
+
+    def mark_change_applied(
+        self, change_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> ChangeStatusResponse:
+        """Report that a change was applied (sent with no body).
+
+        Args:
+            change_id: The change's id.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `success` and the server's `message`.
+
+        Raises:
+            InvalidArgumentError: `change_id` is empty.
+            PermissionDeniedError: The change belongs to another gateway.
+
+        Example:
+            >>> client.mark_change_applied("change-1").message
+            'Change marked as applied'
+        """
+        segment = path_segment("change_id", change_id)
+        self._require_token()
+        result: ChangeStatusResponse = self._transport.request(
+            "POST", f"/harmony/change/{segment}/applied", cast_to=ChangeStatusResponse,
+            timeout=timeout, extra_headers=extra_headers,
+        )  # fmt: skip
+        return result
+
+    def mark_change_failed(
+        self,
+        change_id: str,
+        error: str,
+        *,
+        details: Sequence[str] | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> ChangeStatusResponse:
+        """Report that applying a change failed.
+
+        Args:
+            change_id: The change's id.
+            error: What went wrong, in one line.
+            details: Further lines (left out of the body when None).
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `success` and the server's `message`.
+
+        Raises:
+            InvalidArgumentError: `change_id` or `error` is empty, or `details` is not a
+                list of strings.
+
+        Example:
+            >>> client.mark_change_failed("change-1", "Configuration parse error",
+            ...                           details=["Invalid JSON at line 42"]).success
+            True
+        """
+        segment = path_segment("change_id", change_id)
+        require_str("error", error)
+        if details is not None:
+            details = require_str_list("details", details, allow_empty=True)
+        body = ChangeFailedRequest(error=error, details=list(details) if details else details)
+        result: ChangeStatusResponse = self._post(
+            f"/harmony/change/{segment}/failed", ChangeStatusResponse, body, timeout,
+            extra_headers,
+        )  # fmt: skip
+        return result
+
+    def store_config(
+        self,
+        config_type: ConfigType | str,
+        config: str,
+        *,
+        id: str | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> StoreConfigResponse:
+        """Push a TOML configuration into Runbeam Cloud (creates a change for the gateway).
+
+        Args:
+            config_type: One of `gateway`, `pipeline`, `transform`, `mesh`.
+            config: The TOML text.
+            id: The existing object to update; omit to create a new one.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `success`, `message` and `data` (`id`, `type`, `action`: created or updated).
+
+        Raises:
+            InvalidArgumentError: An unknown `config_type`, an empty `config` or `id`.
+
+        Example:
+            >>> client.store_config("gateway", '[proxy]\\nid = "test"\\n').data.action
+            <StoreConfigAction.CREATED: 'created'>
+        """
+        kind = require_choice("config_type", config_type, [t.value for t in ConfigType])
+        require_str("config", config)
+        if id is not None:
+            require_str("id", id)
+        body = StoreConfigRequest(type=ConfigType(kind), config=config, id=id)
+        result: StoreConfigResponse = self._post(
+            "/harmony/update", StoreConfigResponse, body, timeout, extra_headers
+        )
+        return result
+
+    # -- resources ------------------------------------------------------------------------
+
+    def list_gateways(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Gateway]:
+        """List the team's gateways.
+
+        Example:
+            >>> [g.code for g in client.list_gateways()]
+            ['my-gateway', ...]
+        """
+        return self._page("/gateways", GatewayPage, page, timeout, extra_headers)
+
+    def get_gateway(
+        self, gateway_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> Gateway:
+        """Fetch one gateway by id or by code.
+
+        Raises:
+            InvalidArgumentError: `gateway_id` is empty.
+            NotFoundError: No such gateway.
+
+        Example:
+            >>> client.get_gateway("my-gateway").name
+            'My Gateway'
+        """
+        segment = path_segment("gateway_id", gateway_id)
+        envelope: GatewayEnvelope = self._get(
+            f"/gateways/{segment}", GatewayEnvelope, timeout, extra_headers
+        )
+        return envelope.data
+
+    def list_services(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Service]:
+        """List services.
+
+        Example:
+            >>> next(iter(client.list_services())).name
+            'API Service'
+        """
+        return self._page("/services", ServicePage, page, timeout, extra_headers)
+
+    def get_service(
+        self, service_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> Service:
+        """Fetch one service.
+
+        Raises:
+            InvalidArgumentError: `service_id` is empty.
+            NotFoundError: No such service.
+
+        Example:
+            >>> client.get_service("service-001").gateway_id
+            'gateway-123'
+        """
+        segment = path_segment("service_id", service_id)
+        envelope: ServiceEnvelope = self._get(
+            f"/services/{segment}", ServiceEnvelope, timeout, extra_headers
+        )
+        return envelope.data
+
+    def list_endpoints(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Endpoint]:
+        """List endpoints.
+
+        Example:
+            >>> [e.path for e in client.list_endpoints()]
+            ['/api/users', ...]
+        """
+        return self._page("/endpoints", EndpointPage, page, timeout, extra_headers)
+
+    def list_backends(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Backend]:
+        """List backends.
+
+        Example:
+            >>> [b.url for b in client.list_backends()]
+            ['https://api.example.com', ...]
+        """
+        return self._page("/backends", BackendPage, page, timeout, extra_headers)
+
+    def list_pipelines(
+        self,
+        *,
+        page: int | None = None,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> Page[Pipeline]:
+        """List pipelines.
+
+        Example:
+            >>> [p.code for p in client.list_pipelines()]
+            ['main-pipeline', ...]
+        """
+        return self._page("/pipelines", PipelinePage, page, timeout, extra_headers)
+
+    def get_transform(
+        self, transform_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> Transform:
+        """Fetch one transform; `transform_instructions()` parses its JOLT spec.
+
+        Raises:
+            InvalidArgumentError: `transform_id` is empty.
+            NotFoundError: No such transform.
+
+        Example:
+            >>> transform = client.get_transform("transform-123")
+            >>> transform_instructions(transform)
+            [{'operation': 'shift', 'spec': {...}}]
+        """
+        segment = path_segment("transform_id", transform_id)
+        envelope: TransformEnvelope = self._get(
+            f"/transforms/{segment}", TransformEnvelope, timeout, extra_headers
+        )
+        return envelope.data
+
+    # -- discovery ------------------------------------------------------------------------
+
+    def get_base_url(
+        self, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> BaseUrlResponse:
+        """Ask the server for its API base URL (service discovery).
+
+        Tries `<api root>/harmony/base-url`; on a 404 or a reply that is not JSON, tries
+        `<origin>/harmony/base-url`, as the upstream SDK does.
+
+        Example:
+            >>> client.get_base_url().base_url
+            'https://runbeam.example/api'
+        """
+        try:
+            result: BaseUrlResponse = self._get(
+                "/harmony/base-url", BaseUrlResponse, timeout, extra_headers
+            )
+            return result
+        except (NotFoundError, ResponseValidationError):
+            fallback = f"{_origin(self.base_url)}/harmony/base-url"
+            result = self._get(fallback, BaseUrlResponse, timeout, extra_headers)
+            return result
+
+    def discover_base_url(
+        self, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> RunbeamClient:
+        """A new client on the URL the server names (`full_url`, else `base_url`).
+
+        The new client keeps this client's token and options; this one stays open.
+
+        Example:
+            >>> client = RunbeamClient("https://runbeam.example", token=t).discover_base_url()
+        """
+        found = self.get_base_url(timeout=timeout, extra_headers=extra_headers)
+        return RunbeamClient(found.full_url or found.base_url, self._token, **self._options)
+
+    # -- mesh -----------------------------------------------------------------------------
+
+    def request_mesh_token(
+        self,
+        mesh_id: str,
+        destination_url: str,
+        *,
+        timeout: Timeout | None = None,
+        extra_headers: Headers = None,
+    ) -> MeshTokenResponse:
+        """Get a short-lived (5 minute) mesh JWT for a call to another gateway.
+
+        Needs a gateway machine token.
+
+        Args:
+            mesh_id: The mesh's id.
+            destination_url: The full URL to be called (path and query pass unchanged).
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `token` (redacted in repr), `expires_at`, `mesh_id`.
+
+        Raises:
+            InvalidArgumentError: An empty id or URL.
+            PermissionDeniedError: No egress rights, or no ingress matches the URL.
+
+        Example:
+            >>> client.request_mesh_token("01HXYZ...", "https://partner.example/fhir/r4/Patient")
+        """
+        require_str("mesh_id", mesh_id)
+        require_str("destination_url", destination_url)
+        body = MeshTokenRequest(mesh_id=mesh_id, destination_url=destination_url)
+        result: MeshTokenResponse = self._post(
+            "/harmony/mesh/token", MeshTokenResponse, body, timeout, extra_headers
+        )
+        return result
+
+    def resolve_reference(
+        self, ref: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+    ) -> ResolveResourceResponse:
+        """Resolve a resource reference such as `runbeam.acme.ingress.name.patient_api`.
+
+        The reference is checked against the grammar first; `local.*` references are
+        resolved by the gateway itself and never sent.
+
+        Args:
+            ref: `{provider}.name.{name}`, `{provider}.id.{id}`, `{provider}.{team}.id.{id}`
+                or `{provider}.{team}.{type}.name|id.{value}`.
+            timeout: Overrides the client's timeout for this call.
+            extra_headers: Sent in addition to the client's headers.
+
+        Returns:
+            `data` (the resource) and `meta` (`provider`, `resolved_at`).
+
+        Raises:
+            InvalidArgumentError: `ref` does not follow the grammar, or is a `local.` ref.
+            NotFoundError: No such resource.
+
+        Example:
+            >>> client.resolve_reference("runbeam.acme.ingress.name.patient_api").data.urls
+            ['https://...']
+        """
+        parse_reference(ref, allow_local=False)
+        # Percent-encode every byte but A-Z a-z 0-9 - . _ ~, exactly as upstream does.
+        path = f"/harmony/resources/resolve?ref={quote(ref, safe='')}"
+        result: ResolveResourceResponse = self._get(
+            path, ResolveResourceResponse, timeout, extra_headers
+        )
+        return result
+
+
+def transform_instructions(transform: Transform) -> Any:
+    """Parse a transform's JOLT instructions (a JSON string on the wire) into Python data.
+
+    Args:
+        transform: A transform from `get_transform`.
+
+    Returns:
+        The decoded JOLT spec (usually a list of operations), or None if it has none.
+
+    Raises:
+        ResponseValidationError: The instructions are not valid JSON.
+
+    Example:
+        >>> transform_instructions(client.get_transform("transform-123"))[0]["operation"]
+        'shift'
+    """
+    options = transform.options
+    if options is None or options.instructions is None:
+        return None
+    try:
+        return json.loads(options.instructions)
+    except ValueError as exc:
+        raise ResponseValidationError(
+            f"Transform {transform.id or transform.code!r} has instructions that are not "
+            f"valid JSON: {exc}",
+            path="$.data.options.instructions",
+            body_excerpt=options.instructions[: C.BODY_EXCERPT_CHARS],
+        ) from exc
