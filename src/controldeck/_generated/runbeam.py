@@ -488,8 +488,10 @@ class Pipeline:
     """Always `pipeline`."""
     code: str
     name: str
-    description: str
-    """Required and non-null for the SDK (the server's schema allows null)."""
+    description: str | None
+    """The Rust SDK requires a string, but the server's schema allows null; the server's fact
+    wins, so null is accepted here (the key itself is always sent).
+    """
     team_id: str
     id: str | None = None
     gateway_id: str | None = None
