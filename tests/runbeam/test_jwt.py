@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from controldeck._core import _transport
+from tests._conformance import ConformanceMock
 from controldeck.errors import InvalidArgumentError, MissingDependencyError, TokenError
 from controldeck.runbeam import _jwt
 from controldeck.runbeam._jwt import (
@@ -76,9 +77,12 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+def rsps(request: pytest.FixtureRequest) -> Iterator[responses.RequestsMock]:
+    # JWKS fetches are validated against openapi/runbeam.yaml like every other request.
+    with ConformanceMock("runbeam", api_prefix="/api") as mock:
+        mock.skip_validation = request.node.get_closest_marker("off_spec") is not None
         yield mock
+    mock.validate()
 
 
 def serve(rsps: responses.RequestsMock, *keys: Any, url: str = JWKS_URL) -> None:
@@ -309,6 +313,7 @@ def test_non_url_issuer_needs_jwks_uri(rsps: responses.RequestsMock, key_a: Any)
     assert claims.iss == "runbeam"
 
 
+@pytest.mark.off_spec("jwks_uri points at a base outside the spec's server")
 def test_jwks_uri_is_a_base(rsps: responses.RequestsMock, key_a: Any) -> None:
     url = "http://keys.test/base/api/.well-known/jwks.json"
     serve(rsps, jwk(key_a, "k1"), url=url)
@@ -319,6 +324,7 @@ def test_jwks_uri_is_a_base(rsps: responses.RequestsMock, key_a: Any) -> None:
     assert [c.request.url for c in rsps.calls] == [url]
 
 
+@pytest.mark.off_spec("a mistaken jwks_uri doubles the path")
 def test_full_jwks_url_as_jwks_uri_gets_a_hint(rsps: responses.RequestsMock, key_a: Any) -> None:
     rsps.add(responses.GET, JWKS_URL + "/api/.well-known/jwks.json", status=404)
     exc = token_error(mint(key_a), trusted_issuers=[ISSUER], jwks_uri=JWKS_URL)
@@ -432,6 +438,7 @@ def test_unknown_required_claim_is_an_argument_error(
 # --- JWKS trouble ------------------------------------------------------------------------------
 
 
+@pytest.mark.off_spec("the JWKS route documents no 500")
 def test_jwks_http_500(
     rsps: responses.RequestsMock, key_a: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -447,12 +454,14 @@ def test_jwks_http_500(
     assert len(rsps.calls) == 3
 
 
+@pytest.mark.off_spec("a broken JWKS reply (HTML)")
 def test_jwks_not_json(rsps: responses.RequestsMock, key_a: Any) -> None:
     rsps.add(responses.GET, JWKS_URL, body="<html>maintenance</html>", content_type="text/html")
     exc = token_error(mint(key_a), trusted_issuers=[ISSUER])
     assert str(exc).startswith(f"Could not fetch the JWKS from {JWKS_URL}: ")
 
 
+@pytest.mark.off_spec("broken JWKS documents")
 @pytest.mark.parametrize("body", [[], {"keys": "nope"}, {"other": []}])
 def test_jwks_bad_shape(rsps: responses.RequestsMock, key_a: Any, body: Any) -> None:
     rsps.add(responses.GET, JWKS_URL, json=body)
@@ -460,6 +469,7 @@ def test_jwks_bad_shape(rsps: responses.RequestsMock, key_a: Any, body: Any) -> 
     assert "'keys' list" in str(exc)
 
 
+@pytest.mark.off_spec("JWKS keys without n/e, which the spec requires")
 def test_non_rsa_and_broken_keys_skipped(
     rsps: responses.RequestsMock, key_a: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
