@@ -1,0 +1,461 @@
+"""A small threaded HTTP/1.1 JSON server on 127.0.0.1: the base every platform fake builds on.
+
+A fake subclasses `LoopbackServer`, registers its routes with `add_route` and keeps its own
+state. The base owns the socket and the threads, records every request, serves injected
+failures (`fail_next`) and answers unknown routes. Handlers run one at a time under a lock,
+so fakes need no locking of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = [
+    "Handler",
+    "LoopbackServer",
+    "RecordedRequest",
+    "Reply",
+    "json_reply",
+    "text_reply",
+]
+
+_POLL_INTERVAL = 0.02  # how long stop() may wait for serve_forever to notice
+_CONNECTION_TIMEOUT = 60.0  # an idle keep-alive connection is dropped after this
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it.
+
+    Attributes:
+        method: Upper-case HTTP method.
+        path: The path exactly as sent (still percent-encoded), without the query.
+        query: Query parameters, decoded; the last value wins for repeated names.
+        headers: Request headers with lower-case names.
+        body: The raw body (empty when none was sent).
+
+    Example:
+        >>> req = fake.requests[-1]
+        >>> (req.method, req.path, req.headers["authorization"])
+        ('GET', '/api/gateways', 'Bearer 1|fake-runbeam-user-token')
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body decoded as JSON, or None when there is no body.
+
+        Raises:
+            ValueError: The body is not valid JSON.
+
+        Example:
+            >>> fake.requests[-1].json()
+            {'change_ids': ['01JFAKE0000000000000000001']}
+        """
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a handler answers: status, body bytes, content type and extra headers.
+
+    Example:
+        >>> Reply(204)
+        Reply(status=204, body=b'', content_type=None, headers={})
+    """
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def json_reply(status: int, payload: Any, *, headers: Mapping[str, str] | None = None) -> Reply:
+    """A compact JSON reply.
+
+    Example:
+        >>> json_reply(404, {"message": "Not Found"}).body
+        b'{"message":"Not Found"}'
+    """
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return Reply(status, body, "application/json", dict(headers or {}))
+
+
+def text_reply(
+    status: int,
+    text: str,
+    *,
+    content_type: str = "text/plain; charset=UTF-8",
+    headers: Mapping[str, str] | None = None,
+) -> Reply:
+    """A plain-text (or any other textual) reply.
+
+    Example:
+        >>> text_reply(404, "Change not found").content_type
+        'text/plain; charset=UTF-8'
+    """
+    return Reply(status, text.encode("utf-8"), content_type, dict(headers or {}))
+
+
+Handler = Callable[[RecordedRequest, dict[str, str]], Reply]
+"""A route handler: gets the request and the decoded path parameters, returns a `Reply`."""
+
+
+@dataclass
+class _Failure:
+    reply: Reply
+    times: int
+    method: str | None
+    path: re.Pattern[str] | None
+
+    def matches(self, request: RecordedRequest) -> bool:
+        if self.method is not None and request.method != self.method:
+            return False
+        return self.path is None or self.path.fullmatch(request.path) is not None
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+def _compile_template(template: str) -> re.Pattern[str]:
+    """`/api/gateways/{id}` → a pattern whose named groups each match one path segment."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(
+        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
+    )
+    return re.compile(regex)
+
+
+class LoopbackServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with a routing table, for building fakes.
+
+    Subclasses register routes in `__init__` with `add_route` and may override
+    `not_found`. Use it as a context manager, or call `start()` and `stop()`.
+
+    Args:
+        port: TCP port to listen on; 0 picks a free one.
+
+    Attributes:
+        requests: Every request received, oldest first (failures and 404s included).
+
+    Example:
+        >>> class Echo(LoopbackServer):
+        ...     def __init__(self) -> None:
+        ...         super().__init__()
+        ...         self.add_route("GET", "/echo/{word}", lambda req, p: json_reply(200, p))
+        >>> with Echo() as server:
+        ...     requests.get(server.url + "/echo/hi").json()
+        {'word': 'hi'}
+    """
+
+    def __init__(self, *, port: int = 0) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._port = port
+        self._routes: list[_Route] = []
+        self._failures: list[_Failure] = []
+        self._lock = threading.RLock()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Bind the socket and serve in a daemon thread.
+
+        Returns:
+            The server itself, so `server = Fake().start()` works.
+
+        Raises:
+            RuntimeError: The server is already running.
+
+        Example:
+            >>> server = Echo().start()
+            >>> server.url
+            'http://127.0.0.1:50123'
+            >>> server.stop()
+        """
+        if self._httpd is not None:
+            raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
+        httpd = _HTTPServer(("127.0.0.1", self._port), _RequestHandler)
+        httpd.owner = self
+        thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL},
+            name=f"{type(self).__name__}-{httpd.server_address[1]}",
+            daemon=True,
+        )
+        self._httpd, self._thread = httpd, thread
+        thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections, join the threads and close the socket.
+
+        Calling it twice, or on a server that never started, does nothing.
+
+        Example:
+            >>> server.stop()
+        """
+        httpd, thread = self._httpd, self._thread
+        if httpd is None or thread is None:
+            return
+        self._httpd = self._thread = None
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        thread.join()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on.
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
+        if self._httpd is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The origin, like `http://127.0.0.1:50123` (no trailing slash).
+
+        Raises:
+            RuntimeError: The server is not running.
+        """
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- configuration ----------------------------------------------------------------
+
+    def add_route(self, method: str, template: str, handler: Handler) -> None:
+        """Serve `method template` with `handler`.
+
+        Args:
+            method: HTTP method, like `"GET"`.
+            template: Path with `{name}` placeholders, each matching one segment, like
+                `/api/gateways/{id}`. Parameters reach the handler percent-decoded.
+            handler: Called with the request and the parameters.
+
+        Example:
+            >>> server.add_route("GET", "/ping", lambda req, params: json_reply(200, {}))
+        """
+        self._routes.append(_Route(method.upper(), _compile_template(template), handler))
+
+    def fail_next(
+        self,
+        status: int,
+        body: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next matching request(s) with this reply instead of the real route.
+
+        Failures are served before authentication and routing, in the order they were
+        queued, like a proxy in front of the API would.
+
+        Args:
+            status: HTTP status to send.
+            body: `bytes` or `str` are sent as they are; anything else is sent as JSON.
+                None sends `{"message": <reason phrase>}`.
+            headers: Extra response headers, like `{"Retry-After": "1"}`.
+            content_type: Overrides the content type (default JSON for JSON bodies,
+                `text/plain` for text).
+            times: How many requests get this reply.
+            method: Only requests with this method match.
+            path: Only requests whose path matches this regular expression (whole path).
+
+        Raises:
+            ValueError: `times` is less than 1.
+
+        Example:
+            >>> fake.fail_next(503, headers={"Retry-After": "1"})
+            >>> fake.fail_next(502, "<html>Bad Gateway</html>", content_type="text/html")
+        """
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        if body is None:
+            reply = json_reply(status, {"message": _reason(status)}, headers=headers)
+        elif isinstance(body, bytes):
+            reply = Reply(status, body, "application/octet-stream", dict(headers or {}))
+        elif isinstance(body, str):
+            reply = text_reply(status, body, headers=headers)
+        else:
+            reply = json_reply(status, body, headers=headers)
+        if content_type is not None:
+            reply = Reply(reply.status, reply.body, content_type, reply.headers)
+        compiled = re.compile(path) if path is not None else None
+        with self._lock:
+            self._failures.append(
+                _Failure(reply, times, method.upper() if method else None, compiled)
+            )
+
+    # -- hooks for subclasses ---------------------------------------------------------
+
+    def not_found(self, request: RecordedRequest) -> Reply:
+        """The reply for a path no route matches. Override for the platform's shape.
+
+        Example:
+            >>> server.not_found(request).status
+            404
+        """
+        return json_reply(404, {"message": "Not Found"})
+
+    def method_not_allowed(self, request: RecordedRequest, allowed: list[str]) -> Reply:
+        """The reply when the path exists but not for this method.
+
+        Example:
+            >>> server.method_not_allowed(request, ["GET"]).headers
+            {'Allow': 'GET'}
+        """
+        return json_reply(
+            405,
+            {"message": f"The {request.method} method is not supported for this route."},
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def _dispatch(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            for failure in self._failures:
+                if failure.matches(request):
+                    failure.times -= 1
+                    if failure.times == 0:
+                        self._failures.remove(failure)
+                    return failure.reply
+            allowed: list[str] = []
+            for route in self._routes:
+                match = route.pattern.fullmatch(request.path)
+                if match is None:
+                    continue
+                if route.method == request.method:
+                    params = {k: unquote(v) for k, v in match.groupdict().items()}
+                    return route.handler(request, params)
+                allowed.append(route.method)
+            if allowed:
+                return self.method_not_allowed(request, allowed)
+            return self.not_found(request)
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """Tracks open connections so `stop()` can end idle keep-alive ones and join them."""
+
+    daemon_threads = True
+    owner: LoopbackServer
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Runs on the serving thread, so every connection is tracked before shutdown() returns.
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self._connections_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            with contextlib.suppress(OSError):  # wakes a handler blocked on the next request
+                sock.shutdown(socket.SHUT_RDWR)
+        for _, thread in connections:
+            thread.join()
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = _CONNECTION_TIMEOUT
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+    server: _HTTPServer
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        parts = urlsplit(self.path)
+        request = RecordedRequest(
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=body,
+        )
+        try:
+            reply = self.server.owner._dispatch(request)
+        except Exception as exc:  # a bug in a fake must reach the test as a reply, not a reset
+            reply = json_reply(500, {"message": "Server Error", "exception": repr(exc)})
+        self.send_response(reply.status)
+        if reply.content_type is not None:
+            self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks: list[bytes] = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests read `requests`, not stderr
