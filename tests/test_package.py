@@ -1,0 +1,73 @@
+"""The package's public surface: exports, cheap imports, typing marker."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import controldeck
+import controldeck.errors
+
+
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return set(out.split())
+
+
+def test_import_controldeck_loads_no_platform_and_no_http_stack() -> None:
+    loaded = _modules_after("import controldeck")
+    assert not {m for m in loaded if m.startswith("controldeck.")} - {"controldeck.errors"}
+    assert "requests" not in loaded
+
+
+def test_import_runbeam_leaves_optional_extras_unloaded() -> None:
+    loaded = _modules_after("import controldeck.runbeam")
+    assert {"jwt", "cryptography", "pyrage"}.isdisjoint(loaded)
+    assert "controldeck.testing" not in loaded
+
+
+def test_platform_is_reachable_lazily_from_the_top_package() -> None:
+    assert controldeck.runbeam.RunbeamClient.__name__ == "RunbeamClient"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = controldeck.nope  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("module", ["controldeck", "controldeck.errors", "controldeck.runbeam"])
+def test_all_is_sorted_and_complete(module: str) -> None:
+    mod = importlib.import_module(module)
+    names = list(mod.__all__)
+    for name in names:
+        assert hasattr(mod, name), f"{module}.{name} is in __all__ but missing"
+    public = {n for n in vars(mod) if not n.startswith("_")}
+    exported_classes = {
+        n
+        for n in public
+        if isinstance(getattr(mod, n), type)
+        and getattr(mod, n).__module__.startswith("controldeck")
+    }
+    assert exported_classes <= set(names), exported_classes - set(names)
+    assert names == sorted(names, key=lambda n: (n[0].islower(), n))
+
+
+def test_every_error_is_exported_from_the_top_package() -> None:
+    for name in controldeck.errors.__all__:
+        assert getattr(controldeck, name) is getattr(controldeck.errors, name)
+
+
+def test_py_typed_is_shipped() -> None:
+    assert (Path(controldeck.__file__).parent / "py.typed").is_file()
+
+
+def test_version_matches_the_user_agent() -> None:
+    from controldeck._core._transport import default_user_agent
+
+    major, minor = sys.version_info[:2]
+    expected = f"controldeck/{controldeck.__version__} python/{major}.{minor} runbeam"
+    assert default_user_agent("runbeam") == expected
