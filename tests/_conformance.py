@@ -2,8 +2,8 @@
 validated against the platform's committed OpenAPI spec with openapi-core.
 
 `ConformanceMock` is a `responses.RequestsMock` that, on exit (before `responses` clears
-its call list), validates each captured call and records which spec operations were exercised, so the session can check that
-every operation of the spec was hit at least once.
+its call list), validates each captured call and records which spec operations were
+exercised, so the session can check that every operation was hit at least once.
 """
 
 from __future__ import annotations

@@ -67,12 +67,17 @@ class MissingDependencyError(ControlDeckError, ImportError):
     """
 
     def __init__(self, feature: str, extra: str, missing: str) -> None:
+        self.feature = feature
         self.extra = extra
         super().__init__(
             f"{feature} needs the optional dependency {missing!r}, which is not installed. "
             f"Install it with: pip install 'controldeck[{extra}]'",
             name=missing,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # ImportError pickles as cls(message), which this signature cannot take.
+        return (type(self), (self.feature, self.extra, self.name))
 
 
 class TokenError(ControlDeckError):

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from controldeck._core import _transport
-from tests._conformance import ConformanceMock
 from controldeck.errors import InvalidArgumentError, MissingDependencyError, TokenError
 from controldeck.runbeam import _jwt
 from controldeck.runbeam._jwt import (
@@ -29,6 +28,7 @@ from controldeck.runbeam._jwt import (
     extract_bearer_token,
     validate_jwt_token,
 )
+from tests._conformance import ConformanceMock
 
 ISSUER = "http://issuer.test"
 JWKS_URL = f"{ISSUER}/api/.well-known/jwks.json"

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import enum
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import list_structure_factory
 from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
@@ -61,6 +62,44 @@ def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
     return cls(value)  # unknown values become UNKNOWN pseudo-members via _missing_
 
 
+def _is_list(t: Any) -> bool:
+    return t is list or get_origin(t) is list
+
+
+def _strict_list(conv: cattrs.Converter) -> Any:
+    # cattrs builds a list from any iterable: a JSON string would become its characters
+    # and an object the list of its keys.
+    def factory(cls: Any) -> Any:
+        items = list_structure_factory(cls, conv)
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, list):
+                raise ValueError(f"expected an array, got {type(value).__name__}")
+            return items(value, cls)
+
+        return hook
+
+    return factory
+
+
+def _object(conv: cattrs.Converter, forbid_extra_keys: bool) -> Any:
+    # Without the type check a string or `[]` where an object belongs fails as
+    # "string indices must be integers @ $.<first field>": the wrong message and path.
+    def factory(cls: Any) -> Any:
+        fields = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_overrides(cls)
+        )
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected an object, got {type(value).__name__}")
+            return fields(value, cls)
+
+        return hook
+
+    return factory
+
+
 def _make(forbid_extra_keys: bool) -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=forbid_extra_keys)
     conv.register_structure_hook(str, _strict(str))
@@ -72,12 +111,8 @@ def _make(forbid_extra_keys: bool) -> cattrs.Converter:
     conv.register_structure_hook(enum.StrEnum, _structure_str_enum)
     conv.register_structure_hook(bytes, lambda v, _: base64.b64decode(v, validate=True))
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
-    conv.register_structure_hook_factory(
-        attrs.has,
-        lambda cls: make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_overrides(cls)
-        ),
-    )
+    conv.register_structure_hook_factory(_is_list, _strict_list(conv))
+    conv.register_structure_hook_factory(attrs.has, _object(conv, forbid_extra_keys))
     conv.register_unstructure_hook_factory(
         attrs.has,
         lambda cls: make_dict_unstructure_fn(

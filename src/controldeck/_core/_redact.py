@@ -16,12 +16,17 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: (MASK if k.lower() in SECRET_HEADERS else v) for k, v in headers.items()}
 
 
+# Keys compared without case, `_` or `-`: `accessToken` and `access-token` are `access_token`.
+_SECRET_KEYS = frozenset(k.replace("_", "") for k in SECRET_KEYS)
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+
+
 def _mask_json(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: (MASK if isinstance(k, str) and k.lower() in SECRET_KEYS else _mask_json(v))
-            for k, v in value.items()
-        }
+        return {k: (MASK if _is_secret_key(k) else _mask_json(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask_json(v) for v in value]
     return value

@@ -17,12 +17,13 @@ from typing import Any, NamedTuple, TypeVar, overload
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from controldeck import __version__
 from controldeck._core import _constants as C
 from controldeck._core._convert import structure, unstructure
 from controldeck._core._logging import logger, setup_logging
-from controldeck._core._redact import excerpt, redact_headers
+from controldeck._core._redact import excerpt, redact_headers, redact_text
 from controldeck.errors import (
     APIConnectionError,
     APIStatusError,
@@ -87,7 +88,8 @@ def default_user_agent(platform_name: str) -> str:
 def check_timeout(timeout: Any) -> Timeout:
     """Validate a timeout argument: seconds, or (connect, read) seconds, all positive."""
     values = timeout if isinstance(timeout, tuple) else (timeout,)
-    if len(values) not in (1, 2) or not all(
+    # A 1-tuple is not a timeout requests accepts: it would fail only at send time.
+    if (isinstance(timeout, tuple) and len(values) != 2) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
     ):
         raise InvalidArgumentError(
@@ -97,7 +99,7 @@ def check_timeout(timeout: Any) -> Timeout:
 
 
 def backoff_delay(retry_number: int) -> float:
-    """`min(0.5·2ⁿ, 8) × uniform(0.75, 1)` where n counts retries from 0."""
+    """`min(0.5 * 2**n, 8) * uniform(0.75, 1)` where n counts retries from 0."""
     base: float = min(C.BACKOFF_INITIAL * 2.0**retry_number, C.BACKOFF_MAX)
     return base * random.uniform(*C.BACKOFF_JITTER)
 
@@ -322,7 +324,10 @@ class Transport:
         if logger.isEnabledFor(10):
             logger.debug(
                 "request %s %s params=%s headers=%s body=%s",
-                method, url, params, redact_headers(headers),
+                method, url,
+                # Some platforms send credentials as query parameters (`?token=`).
+                redact_text(json.dumps(dict(params), default=str), self.secrets),
+                redact_headers(headers),
                 excerpt(body, C.BODY_EXCERPT_CHARS, self.secrets),
             )  # fmt: skip
         try:
@@ -341,17 +346,17 @@ class Transport:
                 url=url,
             ) from exc
         except requests.exceptions.ReadTimeout as exc:
-            if retries_left and method in C.IDEMPOTENT_METHODS:
-                self._log_retryable(method, url, exc)
+            self._read_timed_out(method, url, timeout, retries_left, exc)
+            return None
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            # requests reports a stall or a drop *while reading the body* as a plain
+            # ConnectionError (wrapping urllib3's ReadTimeoutError) or a ChunkedEncodingError.
+            if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
+                self._read_timed_out(method, url, timeout, retries_left, exc)
                 return None
-            raise APITimeoutError(
-                f"{method} {url}: no reply within {_part(timeout, 1)}s (read timeout). "
-                "Pass timeout= to wait longer."
-                + ("" if method in C.IDEMPOTENT_METHODS else " Not retried: it may have run."),
-                method=method,
-                url=url,
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
             reached = not _is_connect_failure(exc)
             if retries_left and (not reached or method in C.IDEMPOTENT_METHODS):
                 self._log_retryable(method, url, exc)
@@ -369,6 +374,21 @@ class Transport:
             method, url, response.status_code, (time.monotonic() - started) * 1000,
         )  # fmt: skip
         return response
+
+    def _read_timed_out(
+        self, method: str, url: str, timeout: Timeout, retries_left: bool, exc: Exception
+    ) -> None:
+        """Return when the read timeout may be retried (idempotent method), else raise."""
+        if retries_left and method in C.IDEMPOTENT_METHODS:
+            self._log_retryable(method, url, exc)
+            return
+        raise APITimeoutError(
+            f"{method} {url}: no reply within {_part(timeout, 1)}s (read timeout). "
+            "Pass timeout= to wait longer."
+            + ("" if method in C.IDEMPOTENT_METHODS else " Not retried: it may have run."),
+            method=method,
+            url=url,
+        ) from exc
 
     def _log_retryable(self, method: str, url: str, exc: Exception) -> None:
         logger.info("%s %s failed: %s", method, url, _root_cause(exc))
@@ -404,17 +424,15 @@ class Transport:
             params = {}  # the Location carries its own query
             if _origin(url) != first_origin:
                 # Never hand our credentials to another host.
-                headers = {
-                    k: v for k, v in headers.items() if k.lower() not in C.SECRET_HEADERS
-                }
+                headers = {k: v for k, v in headers.items() if k.lower() not in C.SECRET_HEADERS}
                 logger.info("redirected to another host; credentials not forwarded")
         raise APIConnectionError(f"GET {url}: more than {C.MAX_REDIRECTS} redirects")
 
     # -- retry policy -----------------------------------------------------------------
 
-    def _retry_delay(self, method: str, response: requests.Response | None, attempt: int) -> (
-        float | None
-    ):
+    def _retry_delay(
+        self, method: str, response: requests.Response | None, attempt: int
+    ) -> float | None:
         """Seconds to wait before the next try, or None when the error is final."""
         if attempt >= self.max_retries:
             return None
@@ -446,7 +464,7 @@ class Transport:
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "no content type")
             raise ResponseValidationError(
-                f"{response.request.method} {response.url}: expected a JSON reply, "
+                f"{response.request.method} {_strip_query(response.url)}: expected a JSON reply, "
                 f"got {kind} ({len(content)} bytes)",
                 path="$",
                 status_code=response.status_code,
@@ -508,7 +526,7 @@ def _part(timeout: Timeout, index: int) -> float:
     return timeout[index] if isinstance(timeout, tuple) else timeout
 
 
-def _is_connect_failure(exc: requests.exceptions.ConnectionError) -> bool:
+def _is_connect_failure(exc: requests.exceptions.RequestException) -> bool:
     """True when the connection was never made (refused, DNS), so nothing was sent."""
     text = repr(exc)
     return any(
