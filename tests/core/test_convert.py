@@ -152,13 +152,13 @@ class TestStrictPrimitives:
     @pytest.mark.parametrize(
         ("value", "kind", "expected"),
         [
-            ("12", int, "expected int, got str '12'"),
-            ("maybe", bool, "expected bool, got str 'maybe'"),
+            ("12", int, "expected int, got str"),
+            ("maybe", bool, "expected bool, got str"),
             (3.9, int, "expected int, got float 3.9"),
             (5, str, "expected str, got int 5"),
             (True, int, "expected int, got bool True"),
             (1, bool, "expected bool, got int 1"),
-            ("1.5", float, "expected float, got str '1.5'"),
+            ("1.5", float, "expected float, got str"),
             (None, str, "expected str, got NoneType None"),
         ],
     )
@@ -181,7 +181,7 @@ class TestStrictPrimitives:
     def test_field_path_uses_wire_name(self) -> None:
         err = validation_error(gateway_json(maxConnections="80"), Gateway)
         assert err.path == "$.maxConnections"
-        assert "expected int, got str '80' @ $.maxConnections" in err.problems
+        assert "expected int, got str @ $.maxConnections" in err.problems
 
     def test_a_string_is_not_a_list(self) -> None:
         # cattrs alone would turn "abc" into ["a", "b", "c"] and {"a": 1} into ["a"].
@@ -296,7 +296,7 @@ class TestErrorPaths:
             [
                 "required field missing @ $.data[1].address.port",
                 "expected str, got int 3 @ $.data[2].id",
-                "expected bool, got str 'maybe' @ $.hasMore",
+                "expected bool, got str @ $.hasMore",
             ]
         )
         assert err.path in {"$.data[1].address.port", "$.data[2].id", "$.hasMore"}

@@ -41,7 +41,9 @@ def _strict(kind: type, *, also: tuple[type, ...] = ()) -> Any:
     def hook(value: Any, _: type) -> Any:
         # bool is an int subclass; a JSON true is never a number here.
         if type(value) not in accepted:
-            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__} {value!r:.40}")
+            # Strings are not quoted back: the field may hold a secret.
+            shown = "" if isinstance(value, str) else f" {value!r:.40}"
+            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}{shown}")
         return kind(value) if kind is float else value
 
     return hook

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,26 +25,54 @@ def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
 
 
-def _mask_json(value: Any) -> Any:
+def redact_data(value: Any, secrets: Iterable[str] = ()) -> Any:
+    """A copy of decoded JSON with secret keys masked and known secret values replaced."""
+    secrets = tuple(secrets)
     if isinstance(value, dict):
-        return {k: (MASK if _is_secret_key(k) else _mask_json(v)) for k, v in value.items()}
+        return {
+            k: (MASK if _is_secret_key(k) else redact_data(v, secrets)) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_mask_json(v) for v in value]
+        return [redact_data(v, secrets) for v in value]
+    if isinstance(value, str):
+        return _mask_values(value, secrets)
     return value
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask secret JSON fields (when `text` is JSON) and every known secret value."""
-    stripped = text.lstrip()
-    if stripped[:1] in ("{", "["):
-        try:
-            text = json.dumps(_mask_json(json.loads(text)), ensure_ascii=False)
-        except ValueError:
-            pass  # not JSON after all (truncated, HTML); fall back to value masking
+# `"key": "value` in text that is not valid JSON (truncated, or JSON inside HTML).
+_KEY_VALUE = re.compile(r'"([A-Za-z0-9_\-]{1,64})"(\s*:\s*)"((?:[^"\\]|\\.)*)')
+
+
+def _mask_key_values(text: str) -> str:
+    def mask(m: re.Match[str]) -> str:
+        if not _is_secret_key(m.group(1)):
+            return m.group(0)
+        return f'"{m.group(1)}"{m.group(2)}"{MASK}'
+
+    return _KEY_VALUE.sub(mask, text)
+
+
+def _mask_values(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
     return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask secret JSON fields (parsed when `text` is JSON, by pattern when it is not)
+    and every known secret value."""
+    stripped = text.lstrip()
+    parsed = False
+    if stripped[:1] in ("{", "["):
+        try:
+            text = json.dumps(redact_data(json.loads(text)), ensure_ascii=False)
+            parsed = True
+        except ValueError:
+            pass  # truncated or not JSON: the pattern below still finds "token": "..."
+    if not parsed:
+        text = _mask_key_values(text)
+    return _mask_values(text, secrets)
 
 
 def excerpt(body: bytes | str | None, limit: int, secrets: Iterable[str] = ()) -> str:

@@ -23,7 +23,7 @@ from controldeck import __version__
 from controldeck._core import _constants as C
 from controldeck._core._convert import structure, unstructure
 from controldeck._core._logging import logger, setup_logging
-from controldeck._core._redact import excerpt, redact_headers, redact_text
+from controldeck._core._redact import excerpt, redact_data, redact_headers, redact_text
 from controldeck.errors import (
     APIConnectionError,
     APIStatusError,
@@ -39,6 +39,19 @@ T = TypeVar("T")
 Timeout = float | tuple[float, float]
 _NO_BODY: Any = object()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class _Call(NamedTuple):
+    """One logical request, as every attempt of it is sent."""
+
+    method: str
+    url: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    body: bytes | None
+    timeout: Timeout
+    stream: bool
+    secrets: tuple[str, ...]
 
 
 class ErrorInfo(NamedTuple):
@@ -223,6 +236,7 @@ class Transport:
         json: Any = ...,
         timeout: Timeout | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
+        secrets: Iterable[str] = ...,
     ) -> T: ...
 
     @overload
@@ -236,6 +250,7 @@ class Transport:
         json: Any = ...,
         timeout: Timeout | None = ...,
         extra_headers: Mapping[str, str] | None = ...,
+        secrets: Iterable[str] = ...,
     ) -> Any: ...
 
     def request(
@@ -248,17 +263,20 @@ class Transport:
         json: Any = _NO_BODY,
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
     ) -> T | Any:
         """Send a request and decode the JSON reply into `cast_to` (or plain JSON).
 
         `path` is joined to the base URL unless it is absolute. `json` may hold attrs
         models; they are sent with their wire names and without unset optional fields.
-        Omit `json` to send no body and no Content-Type.
+        Omit `json` to send no body and no Content-Type. `secrets` are masked, like the
+        client's own credentials, wherever this call's traffic is logged or reported.
         """
         response = self.send(
-            method, path, params=params, json=json, timeout=timeout, extra_headers=extra_headers
-        )
-        return self.decode(response, cast_to)
+            method, path, params=params, json=json, timeout=timeout,
+            extra_headers=extra_headers, secrets=secrets,
+        )  # fmt: skip
+        return self.decode(response, cast_to, secrets=secrets)
 
     def send(
         self,
@@ -270,55 +288,53 @@ class Transport:
         timeout: Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         stream: bool = False,
+        secrets: Iterable[str] = (),
     ) -> requests.Response:
         """Send with retries; return the 2xx response or raise the matching error."""
         method = method.upper()
-        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
         headers = dict(self.headers)
         if extra_headers:
             headers.update(extra_headers)
+        _check_headers(headers)
         body: bytes | None = None
         if json is not _NO_BODY:
             body = _json_dumps(unstructure(json))
             headers["Content-Type"] = "application/json"
-        effective_timeout = self.timeout if timeout is None else check_timeout(timeout)
-        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        call = _Call(
+            method=method,
+            url=path if "://" in path else f"{self.base_url}/{path.lstrip('/')}",
+            params={k: v for k, v in (params or {}).items() if v is not None},
+            headers=headers,
+            body=body,
+            timeout=self.timeout if timeout is None else check_timeout(timeout),
+            stream=stream,
+            secrets=self.secrets + tuple(s for s in secrets if s),
+        )
 
         attempt = 0
         while True:
-            response = self._attempt(
-                method, url, clean_params, headers, body, effective_timeout, stream, attempt
-            )
+            response = self._attempt(call, attempt)
             if response is not None and response.status_code < 300:
                 return response
             # `response` is None when the attempt failed but may be retried.
             delay = self._retry_delay(method, response, attempt)
             if delay is None:
                 assert response is not None  # connection errors raise inside _attempt
-                raise self.status_error(response)
+                raise self.status_error(response, secrets=call.secrets)
             if response is not None:
                 response.close()
             logger.info(
                 "retrying %s %s in %.2fs (retry %d of %d)",
-                method, url, delay, attempt + 1, self.max_retries,
+                method, call.url, delay, attempt + 1, self.max_retries,
             )  # fmt: skip
             self.sleep(delay)
             attempt += 1
 
     # -- one attempt ------------------------------------------------------------------
 
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any],
-        headers: dict[str, str],
-        body: bytes | None,
-        timeout: Timeout,
-        stream: bool,
-        attempt: int,
-    ) -> requests.Response | None:
+    def _attempt(self, call: _Call, attempt: int) -> requests.Response | None:
         """One try, following GET redirects. None means "failed, retry allowed"."""
+        method, url, timeout, secrets = call.method, call.url, call.timeout, call.secrets
         retries_left = attempt < self.max_retries
         started = time.monotonic()
         if logger.isEnabledFor(10):
@@ -326,18 +342,16 @@ class Transport:
                 "request %s %s params=%s headers=%s body=%s",
                 method, url,
                 # Some platforms send credentials as query parameters (`?token=`).
-                redact_text(json.dumps(dict(params), default=str), self.secrets),
-                redact_headers(headers),
-                excerpt(body, C.BODY_EXCERPT_CHARS, self.secrets),
+                redact_text(json.dumps(call.params, default=str), secrets),
+                redact_headers(call.headers),
+                excerpt(call.body, C.BODY_EXCERPT_CHARS, secrets),
             )  # fmt: skip
         try:
-            response = self._send_following_redirects(
-                method, url, params, headers, body, timeout, stream
-            )
+            response = self._send_following_redirects(call)
         except requests.exceptions.ConnectTimeout as exc:
             # The request surely did not reach the server: safe to retry for any method.
             if retries_left:
-                self._log_retryable(method, url, exc)
+                self._log_retryable(call, exc)
                 return None
             raise APITimeoutError(
                 f"Timed out connecting to {_host(url)} after {_part(timeout, 0)}s "
@@ -346,7 +360,7 @@ class Transport:
                 url=url,
             ) from exc
         except requests.exceptions.ReadTimeout as exc:
-            self._read_timed_out(method, url, timeout, retries_left, exc)
+            self._read_timed_out(call, retries_left, exc)
             return None
         except (
             requests.exceptions.ConnectionError,
@@ -355,19 +369,19 @@ class Transport:
             # requests reports a stall or a drop *while reading the body* as a plain
             # ConnectionError (wrapping urllib3's ReadTimeoutError) or a ChunkedEncodingError.
             if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-                self._read_timed_out(method, url, timeout, retries_left, exc)
+                self._read_timed_out(call, retries_left, exc)
                 return None
             reached = not _is_connect_failure(exc)
             if retries_left and (not reached or method in C.IDEMPOTENT_METHODS):
-                self._log_retryable(method, url, exc)
+                self._log_retryable(call, exc)
                 return None
             what = "connection dropped" if reached else "could not connect"
             raise APIConnectionError(
-                f"{method} {url}: {what} ({_root_cause(exc)})", method=method, url=url
+                f"{method} {url}: {what} ({_root_cause(exc, secrets)})", method=method, url=url
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise APIConnectionError(
-                f"{method} {url}: {_root_cause(exc)}", method=method, url=url
+                f"{method} {url}: {_root_cause(exc, secrets)}", method=method, url=url
             ) from exc
         logger.info(
             "%s %s -> %d (%.0f ms)",
@@ -375,12 +389,11 @@ class Transport:
         )  # fmt: skip
         return response
 
-    def _read_timed_out(
-        self, method: str, url: str, timeout: Timeout, retries_left: bool, exc: Exception
-    ) -> None:
+    def _read_timed_out(self, call: _Call, retries_left: bool, exc: Exception) -> None:
         """Return when the read timeout may be retried (idempotent method), else raise."""
+        method, url, timeout = call.method, call.url, call.timeout
         if retries_left and method in C.IDEMPOTENT_METHODS:
-            self._log_retryable(method, url, exc)
+            self._log_retryable(call, exc)
             return
         raise APITimeoutError(
             f"{method} {url}: no reply within {_part(timeout, 1)}s (read timeout). "
@@ -390,30 +403,22 @@ class Transport:
             url=url,
         ) from exc
 
-    def _log_retryable(self, method: str, url: str, exc: Exception) -> None:
-        logger.info("%s %s failed: %s", method, url, _root_cause(exc))
+    def _log_retryable(self, call: _Call, exc: Exception) -> None:
+        logger.info("%s %s failed: %s", call.method, call.url, _root_cause(exc, call.secrets))
 
-    def _send_following_redirects(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any],
-        headers: dict[str, str],
-        body: bytes | None,
-        timeout: Timeout,
-        stream: bool,
-    ) -> requests.Response:
+    def _send_following_redirects(self, call: _Call) -> requests.Response:
         session = self.session
+        method, url, params, headers = call.method, call.url, call.params, call.headers
         first_origin = _origin(url)
         for _ in range(C.MAX_REDIRECTS + 1):
             response = session.request(
                 method,
                 url,
                 params=params,
-                data=body,
+                data=call.body,
                 headers=headers,
-                timeout=timeout,
-                stream=stream,
+                timeout=call.timeout,
+                stream=call.stream,
                 allow_redirects=False,
             )
             location = response.headers.get("Location")
@@ -454,8 +459,11 @@ class Transport:
 
     # -- replies ----------------------------------------------------------------------
 
-    def decode(self, response: requests.Response, cast_to: type[T] | None) -> T | Any:
+    def decode(
+        self, response: requests.Response, cast_to: type[T] | None, *, secrets: Iterable[str] = ()
+    ) -> T | Any:
         """Decode a 2xx reply's JSON into `cast_to`; a non-JSON reply is a validation error."""
+        secrets = self.secrets + tuple(secrets)
         content = response.content
         if cast_to is None and not content.strip():
             return None
@@ -469,7 +477,7 @@ class Transport:
                 path="$",
                 status_code=response.status_code,
                 request_id=request_id_of(response),
-                body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, self.secrets),
+                body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
             ) from exc
         if cast_to is None:
             return data
@@ -478,11 +486,17 @@ class Transport:
             cast_to,
             status_code=response.status_code,
             request_id=request_id_of(response),
-            body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, self.secrets),
+            body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
         )
 
-    def status_error(self, response: requests.Response) -> APIStatusError:
-        """The typed error for a non-2xx reply, with the platform's code and message."""
+    def status_error(
+        self, response: requests.Response, *, secrets: Iterable[str] = ()
+    ) -> APIStatusError:
+        """The typed error for a non-2xx reply, with the platform's code and message.
+
+        Everything taken from the body (message, details, excerpt) has secrets masked.
+        """
+        secrets = tuple(secrets) or self.secrets
         status = response.status_code
         body_text = response.content.decode("utf-8", errors="replace")
         info = ErrorInfo()
@@ -497,14 +511,14 @@ class Transport:
         method = response.request.method if response.request is not None else "?"
         reason = response.reason or "error"
         message = info.message or f"{reason} ({method} {_strip_query(response.url)})"
-        message = excerpt(message, C.BODY_EXCERPT_CHARS, self.secrets)
+        message = excerpt(message, C.BODY_EXCERPT_CHARS, secrets)
         kwargs: dict[str, Any] = {
             "status_code": status,
             "request_id": request_id_of(response),
             "code": info.code,
-            "body_excerpt": excerpt(body_text, C.BODY_EXCERPT_CHARS, self.secrets),
+            "body_excerpt": excerpt(body_text, C.BODY_EXCERPT_CHARS, secrets),
             "response": response,
-            "details": info.details,
+            "details": redact_data(info.details, secrets),
             "retry_after": parse_retry_after(response.headers.get("Retry-After")),
         }
         return error_class_for_status(status)(message, **kwargs)
@@ -541,14 +555,32 @@ def _is_connect_failure(exc: requests.exceptions.RequestException) -> bool:
     )
 
 
-def _root_cause(exc: BaseException) -> str:
+def _root_cause(exc: BaseException, secrets: Iterable[str] = ()) -> str:
+    """The innermost cause's text, short, with secrets masked (it can quote headers)."""
     seen: BaseException = exc
     while seen.__cause__ is not None or seen.__context__ is not None:
         nxt = seen.__cause__ or seen.__context__
         assert nxt is not None
         seen = nxt
-    text = str(seen) or type(seen).__name__
+    text = redact_text(str(seen) or type(seen).__name__, secrets)
     return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Reject header values requests cannot send, naming the header but not its value."""
+    for name, value in headers.items():
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"header {name!r} must be a string, got {type(value).__name__}"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(
+                f"header {name!r} holds characters HTTP headers cannot carry (non-Latin-1)"
+            ) from None
+        if "\n" in value or "\r" in value:
+            raise InvalidArgumentError(f"header {name!r} holds a line break")
 
 
 _default_transport: Transport | None = None

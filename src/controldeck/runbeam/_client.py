@@ -78,6 +78,18 @@ def _api_root(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path or "/api", "", ""))
 
 
+def _check_token(name: str, value: Any) -> str:
+    """A token that can go in an Authorization header: printable ASCII without whitespace."""
+    token = require_str(name, value)
+    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
+        # Otherwise requests fails at send time with a message that quotes the header value.
+        raise InvalidArgumentError(
+            f"{name} contains whitespace, control or non-ASCII characters "
+            "(a trailing newline from a file or environment variable?)"
+        )
+    return token
+
+
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
@@ -99,7 +111,8 @@ class RunbeamClient(BaseClient):
         user_agent: Replaces `controldeck/<version> python/<x.y> runbeam`.
 
     Raises:
-        InvalidArgumentError: No base URL was given or found, or it is not an http(s) URL.
+        InvalidArgumentError: No base URL was given or found, or it is not an http(s) URL;
+            or the token is empty or holds whitespace or non-ASCII characters.
 
     Example:
         >>> from controldeck.runbeam import RunbeamClient
@@ -128,7 +141,7 @@ class RunbeamClient(BaseClient):
             )
         self._token = from_env(token, TOKEN_ENV)
         if self._token is not None:
-            require_str("token", self._token)
+            _check_token("token", self._token)
         self._options: dict[str, Any] = {
             "timeout": check_timeout(timeout),
             "max_retries": max_retries,
@@ -218,7 +231,7 @@ class RunbeamClient(BaseClient):
             >>> auth = client.authorize_gateway(user_jwt, "my-gateway", metadata=["version:1.0"])
             >>> machine = RunbeamClient(client.base_url, token=auth.machine_token)
         """
-        require_str("user_token", user_token)
+        _check_token("user_token", user_token)
         require_str("gateway_code", gateway_code)
         if len(gateway_code) > 255:
             raise InvalidArgumentError("gateway_code must be at most 255 characters")
@@ -239,7 +252,7 @@ class RunbeamClient(BaseClient):
         headers = {**(extra_headers or {}), "Authorization": f"Bearer {user_token}"}
         result: AuthorizeResponse = self._transport.request(
             "POST", "/harmony/authorize", cast_to=AuthorizeResponse, json=body,
-            timeout=timeout, extra_headers=headers,
+            timeout=timeout, extra_headers=headers, secrets=(user_token,),
         )  # fmt: skip
         return result
 
