@@ -1013,6 +1013,40 @@ def test_discover_base_url_bare_origin_gets_api(
         assert discovered.base_url == "https://api.runbeam.io/api"
 
 
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"base_url": "ftp://files.example"}, "$.base_url"),
+        ({"base_url": "https://ok.example", "full_url": "not a url"}, "$.full_url"),
+    ],
+)
+def test_discover_base_url_rejects_a_url_the_server_got_wrong(
+    api: ConformanceMock, client: RunbeamClient, body: dict[str, Any], path: str
+) -> None:
+    api.get(f"{BASE_URL}/harmony/base-url", json=body)
+    with pytest.raises(ResponseValidationError) as info:
+        client.discover_base_url()
+    assert info.value.path == path
+    assert "not an http(s) URL" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"X-Trace": "caf\u00e9\u20ac"}, "non-Latin-1"),
+        ({"X-Trace": "a\r\nInjected: 1"}, "line break"),
+        ({"X-Trace": 7}, "must be a string"),
+    ],
+)
+def test_extra_headers_http_cannot_carry_are_rejected_before_sending(
+    api: ConformanceMock, client: RunbeamClient, headers: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=why) as info:
+        client.get_change("change-001", extra_headers=headers)
+    assert "X-Trace" in str(info.value)
+    assert len(api.calls) == 0
+
+
 # --- mesh -------------------------------------------------------------------------------------
 
 

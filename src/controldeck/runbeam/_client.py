@@ -649,7 +649,17 @@ class RunbeamClient(BaseClient):
             >>> client = RunbeamClient("https://runbeam.example", token=t).discover_base_url()
         """
         found = self.get_base_url(timeout=timeout, extra_headers=extra_headers)
-        return RunbeamClient(found.full_url or found.base_url, self._token, **self._options)
+        url, field = (
+            (found.full_url, "full_url") if found.full_url else (found.base_url, "base_url")
+        )
+        try:
+            _api_root(url)
+        except InvalidArgumentError as exc:
+            raise ResponseValidationError(
+                f"Base-URL discovery returned {field}={url!r}, which is not an http(s) URL",
+                path=f"$.{field}",
+            ) from exc
+        return RunbeamClient(url, self._token, **self._options)
 
     # -- mesh -----------------------------------------------------------------------------
 
