@@ -29,10 +29,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from controldeck.errors import MissingDependencyError
+from controldeck.testing._runbeam_seed import SEED_TEAM, iso
+from controldeck.testing._runbeam_seed import seed as _seed
 from controldeck.testing._server import (
     Handler,
     LoopbackServer,
@@ -53,9 +54,6 @@ _RouteHandler = Callable[["_Call"], Reply]
 
 MACHINE_TOKEN_LIFETIME = 30 * 24 * 3600
 MESH_TOKEN_LIFETIME = 300
-SEED_TEAM = "team-456"
-SEED_MESH_ID = "01HXYZ123456789ABCDEF"
-JOLT_INSTRUCTIONS = '[{"operation":"shift","spec":{"user":{"name":"name"}}}]'
 
 _USER_AUDIENCES = ["runbeam-cli", "runbeam-api"]
 _WRONG_GATEWAY = {"error": "Forbidden", "message": "This change does not belong to your gateway"}
@@ -69,11 +67,6 @@ _MESH_NOT_FOUND = {"error": "Mesh not found", "message": "The specified mesh doe
 # `harmony/update` type → the dict of resources it updates.
 _CONFIG_STORES = {"gateway": "gateways", "pipeline": "pipelines", "transform": "transforms",
                   "mesh": "meshes"}  # fmt: skip
-
-
-def _iso(timestamp: float) -> str:
-    """RFC 3339 UTC with a `Z`, whole seconds: `2025-01-07T01:00:00Z`."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64_uint(value: int) -> str:
@@ -436,7 +429,7 @@ class FakeRunbeam(LoopbackServer):
                 "pipeline_id": pipeline_id,
                 "toml_config": toml_config,
                 "metadata": metadata,
-                "created_at": created_at or _iso(time.time()),
+                "created_at": created_at or iso(time.time()),
                 "acknowledged_at": None,
                 "applied_at": None,
                 "failed_at": None,
@@ -453,7 +446,7 @@ class FakeRunbeam(LoopbackServer):
 
     def _put(self, store: dict[str, Json], item: Json, **fields: Any) -> Json:
         """Store a resource: `type` and `id` first, then its fields, then timestamps."""
-        now = _iso(time.time())
+        now = iso(time.time())
         item = {"type": item["type"], "id": fields.pop("id", None) or self._new_id(), **item}
         item.update(fields)
         item.setdefault("created_at", now)
@@ -574,7 +567,7 @@ class FakeRunbeam(LoopbackServer):
             {
                 "machine_token": machine_token,
                 "expires_in": float(MACHINE_TOKEN_LIFETIME),
-                "expires_at": _iso(entry["expires_at"]),
+                "expires_at": iso(entry["expires_at"]),
                 "gateway": {"id": gateway["id"], "code": gateway["code"], "name": gateway["name"]},
                 "abilities": list(entry["abilities"]),
             },
@@ -610,7 +603,7 @@ class FakeRunbeam(LoopbackServer):
             _optional_str_list(call.body, "change_ids", errors)
         if errors or not isinstance(ids, list):
             return _invalid(errors)
-        acknowledged, failed, now = [], [], _iso(time.time())
+        acknowledged, failed, now = [], [], iso(time.time())
         for change_id in ids:
             change = self.changes.get(change_id)
             if (
@@ -632,7 +625,7 @@ class FakeRunbeam(LoopbackServer):
             status = change["status"]
             message = f"Change must be acknowledged before it is applied (status: {status})."
             return json_reply(409, {"message": message})
-        change.update(status="applied", applied_at=_iso(time.time()))
+        change.update(status="applied", applied_at=iso(time.time()))
         return json_reply(200, {"success": True, "message": "Change marked as applied"})
 
     def _mark_failed(self, call: _Call) -> Reply:
@@ -647,7 +640,7 @@ class FakeRunbeam(LoopbackServer):
         if change["status"] not in ("pending", "acknowledged"):
             message = f"Change is already {change['status']} and cannot be marked as failed."
             return json_reply(409, {"message": message})
-        now = _iso(time.time())
+        now = iso(time.time())
         change.update(status="failed", failed_at=now, error_message=error, error_details=details)
         return json_reply(200, {"success": True, "message": "Change marked as failed"})
 
@@ -677,7 +670,7 @@ class FakeRunbeam(LoopbackServer):
         else:
             return _invalid({"id": ["The id field is required when not using a gateway token."]})
         config_id = config_id or self._new_id()
-        now, action = _iso(time.time()), "updated" if target else "created"
+        now, action = iso(time.time()), "updated" if target else "created"
         record = self.configs.setdefault(config_id, {"id": config_id, "created_at": now})
         record.update(type=kind, gateway_id=gateway_id, config=config, updated_at=now)
         if config_id in store:
@@ -730,7 +723,7 @@ class FakeRunbeam(LoopbackServer):
             "iat": now,
             "exp": now + MESH_TOKEN_LIFETIME,
         }
-        expires_at = _iso(now + MESH_TOKEN_LIFETIME)
+        expires_at = iso(now + MESH_TOKEN_LIFETIME)
         token = self._sign(claims)
         return json_reply(200, {"token": token, "expires_at": expires_at, "mesh_id": mesh_id})
 
@@ -741,7 +734,7 @@ class FakeRunbeam(LoopbackServer):
         resource = self.resolvable.get(ref)
         if resource is None:
             return json_reply(404, {"message": "Resource not found"})
-        meta = {"provider": "runbeam", "resolved_at": _iso(time.time())}
+        meta = {"provider": "runbeam", "resolved_at": iso(time.time())}
         return json_reply(200, {"data": resource, "meta": meta})
 
     def _base_url(self, call: _Call) -> Reply:
@@ -749,103 +742,3 @@ class FakeRunbeam(LoopbackServer):
             return self.not_found(call.request)
         default = {"base_url": self.api_url, "changes_path": None, "full_url": None}
         return json_reply(200, self.base_url_response or default)
-
-
-def _seed(fake: FakeRunbeam) -> None:
-    """Sample data after the fixtures of the Runbeam SDK tests (reference §6)."""
-    common = {"team_id": SEED_TEAM, "created_at": "2024-01-01T00:00:00Z",
-              "updated_at": "2024-01-01T00:00:00Z"}  # fmt: skip
-    gateway = {
-        "enabled": True, "pipelines_path": "/etc/harmony/pipelines",
-        "transforms_path": "/etc/harmony/transforms", "jwks_cache_duration_hours": 24,
-        "management_enabled": True, "management_base_path": "/manage",
-        "management_network_id": "network-789", "dns": ["8.8.8.8", "1.1.1.1"],
-        "settings": {"timeout": 30},
-    }  # fmt: skip
-    for gid, code, name in [("gateway-123", "my-gateway", "My Gateway"),
-                            ("gateway-456", "edge-gateway", "Edge Gateway"),
-                            ("gateway-bulk", "bulk-gateway", "Bulk Gateway")]:  # fmt: skip
-        item = {"type": "gateway", "code": code, "name": name, **gateway}
-        fake._put(fake.gateways, item, id=gid, **common)
-    for sid, code, name, description in [
-        ("service-001", "api-service", "API Service", "Main API service"),
-        ("service-002", "fhir-service", "FHIR Service", "FHIR R4 patient data"),
-    ]:
-        service = {"type": "service", "code": code, "name": name, "gateway_id": "gateway-123",
-                   "description": description}  # fmt: skip
-        fake._put(fake.services, service, id=sid, **common)
-    for eid, code, name, methods in [
-        ("endpoint-001", "users-list", "List Users", ["GET"]),
-        ("endpoint-002", "users-create", "Create User", ["POST"]),
-    ]:
-        endpoint = {
-            "type": "endpoint", "code": code, "name": name, "gateway_id": "gateway-123",
-            "service_id": "service-001", "peer_ref": None, "connection": None,
-            "authentication": "jwt-auth", "path": "/api/users", "methods": methods,
-            "description": None, "options": None,
-        }  # fmt: skip
-        fake._put(fake.endpoints, endpoint, id=eid, **common)
-    backend = {
-        "type": "backend", "code": "api-backend", "name": "API Backend",
-        "gateway_id": "gateway-123", "service_id": "service-001", "target_ref": None,
-        "connection": {"host": "api.example.com", "protocol": "https", "base_path": "/",
-                       "port": 443},
-        "authentication": None, "url": "https://api.example.com", "timeout_seconds": 30,
-        "max_retries": 3, "options": None,
-    }  # fmt: skip
-    fake._put(fake.backends, backend, id="backend-001", **common)
-    pipeline = {
-        "type": "pipeline", "code": "main-pipeline", "name": "Main Pipeline",
-        "description": "Primary request pipeline", "gateway_id": "gateway-123",
-        "networks": ["network-1", "network-2"], "endpoints": {"list": ["endpoint-1", "endpoint-2"]},
-        "backends": {"primary": "backend-1"}, "middleware": {"auth": {"type": "jwt"}},
-    }  # fmt: skip
-    fake._put(fake.pipelines, pipeline, id="pipeline-123", **common)
-    transform = {"type": "transform", "code": "user-transform", "name": "User Transform",
-                 "gateway_id": "gateway-123",
-                 "options": {"instructions": JOLT_INSTRUCTIONS}}  # fmt: skip
-    fake._put(fake.transforms, transform, id="transform-123", **common)
-    fake.meshes[SEED_MESH_ID] = {
-        "id": SEED_MESH_ID, "name": "mesh-healthcare", "type": "http", "provider": "runbeam",
-        "enabled": True, "team_id": SEED_TEAM, "egress_gateway_ids": ["gateway-123"],
-        "ingress_urls": ["https://partner.example.com/"],
-    }  # fmt: skip
-    ingress = {
-        "type": "ingress", "id": "01JGXYZ123ABC", "name": "patient_api", "team_id": SEED_TEAM,
-        "enabled": True, "gateway_id": "gateway-123", "pipeline_id": "pipeline-123",
-        "mesh_id": SEED_MESH_ID, "urls": ["https://partner.example.com/fhir/r4"],
-        "protocol": "http", "mode": "mesh", "backend_id": None, "service_id": "service-002",
-        "endpoint_id": "endpoint-001", "description": "Patient API ingress",
-        "provider": "runbeam", "auth_type": "jwt",
-    }  # fmt: skip
-    egress = {**ingress, "type": "egress", "id": "01JGXYZ", "name": "lab_results",
-              "team_id": "team-789", "urls": [], "mode": "default", "backend_id": "backend-001",
-              "endpoint_id": None, "description": "Partner lab egress"}  # fmt: skip
-    for ref in ["runbeam.acme.ingress.name.patient_api", "runbeam.id.01JGXYZ123ABC",
-                "runbeam.acme.id.01JGXYZ123ABC"]:  # fmt: skip
-        fake.resolvable[ref] = ingress
-    fake.resolvable["runbeam.partner_lab.egress.id.01JGXYZ"] = egress
-
-    start = datetime(2025, 1, 7, 1, 0, tzinfo=UTC).timestamp()
-    for i in range(1, 41):
-        toml = f'[proxy]\nid = "bulk-gateway"\nrevision = {i}\n'
-        metadata, created_at = {"revision": i}, _iso(start + 60 * i)
-        fake.add_change("gateway-bulk", "gateway", toml, metadata=metadata, created_at=created_at)
-    for i, (kind, toml) in enumerate([
-        ("gateway", '[proxy]\nid = "my-gateway"\nlog_level = "info"\n\n[network.default]\n'
-                    'enable_wireguard = false\n\n[network.default.tcp_config]\n'
-                    'bind_address = "0.0.0.0"\nbind_port = 8080\n'),
-        ("pipeline", '[pipelines.main-pipeline]\ndescription = "Primary request pipeline"\n'
-                     'networks = ["default"]\nendpoints = ["users-list"]\n'
-                     'backends = ["api-backend"]\n'),
-        ("transform", '[transform.user-transform]\nname = "user-transform"\n'
-                      f"instructions = '''\n{JOLT_INSTRUCTIONS}\n'''\n"),
-    ]):  # fmt: skip
-        fake.add_change(
-            "gateway-123",
-            kind,
-            toml,
-            metadata={"gateway_name": "my-gateway"},
-            pipeline_id="pipeline-123" if kind == "pipeline" else None,
-            created_at=_iso(start + 3600 + 60 * i),
-        )
