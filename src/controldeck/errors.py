@@ -109,6 +109,13 @@ class APIStatusError(ControlDeckError):
         response: The `requests.Response`, for anything else.
         details: Extra structured detail from the body (e.g. Laravel per-field `errors`).
         retry_after: Seconds the server asked to wait (Retry-After), when it said.
+
+    Example:
+        >>> try:
+        ...     client.get_change("01JBX...")
+        ... except NotFoundError as exc:
+        ...     print(exc.status_code, exc.message, exc.request_id)
+        404 Change not found req-123
     """
 
     def __init__(

@@ -50,15 +50,34 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        """Whether the server says another page follows."""
+        """Whether the server says another page follows.
+
+        Example:
+            >>> page = client.list_gateways()
+            >>> while page is not None:
+            ...     print(len(page.data), page.has_next)
+            ...     page = page.next_page()
+        """
         return self._fetch_next is not None
 
     def next_page(self) -> Page[T] | None:
-        """Fetch the following page, or None on the last page."""
+        """Fetch the following page, or None on the last page.
+
+        Example:
+            >>> second = client.list_changes().next_page()
+        """
         return self._fetch_next() if self._fetch_next is not None else None
 
     def iter_pages(self) -> Iterator[Page[T]]:
-        """This page and every following one, fetched as the loop reaches them."""
+        """This page and every following one, fetched as the loop reaches them.
+
+        Example:
+            >>> for page in client.list_changes_for_gateway("gateway-bulk").iter_pages():
+            ...     print(page.number, len(page.data))
+            1 15
+            2 15
+            3 10
+        """
         page: Page[T] | None = self
         while page is not None:
             yield page

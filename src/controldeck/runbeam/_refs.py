@@ -27,6 +27,11 @@ class ResourceReference:
         value: The name or id.
         team: The team, when the reference names one.
         type: The resource type (ingress, egress, pipeline, endpoint, backend, mesh).
+
+    Example:
+        >>> ref = parse_reference("runbeam.acme.ingress.name.patient_api")
+        >>> (ref.provider, ref.team, ref.type, ref.by, ref.value)
+        ('runbeam', 'acme', 'ingress', 'name', 'patient_api')
     """
 
     provider: str
@@ -37,7 +42,12 @@ class ResourceReference:
 
     @property
     def is_local(self) -> bool:
-        """True for `local.*` references, which never go to the server."""
+        """True for `local.*` references, which never go to the server.
+
+        Example:
+            >>> parse_reference("patient_api").is_local
+            True
+        """
         return self.provider == "local"
 
 
