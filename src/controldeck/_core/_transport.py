@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import platform
 import random
 import threading
@@ -337,7 +338,7 @@ class Transport:
         method, url, timeout, secrets = call.method, call.url, call.timeout, call.secrets
         retries_left = attempt < self.max_retries
         started = time.monotonic()
-        if logger.isEnabledFor(10):
+        if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "request %s %s params=%s headers=%s body=%s",
                 method, url,
@@ -387,6 +388,13 @@ class Transport:
             "%s %s -> %d (%.0f ms)",
             method, url, response.status_code, (time.monotonic() - started) * 1000,
         )  # fmt: skip
+        if not call.stream and logger.isEnabledFor(logging.DEBUG):
+            # Reading .content here is free: a non-streamed body is already in memory.
+            logger.debug(
+                "response headers=%s body=%s",
+                redact_headers(response.headers),
+                excerpt(response.content, C.BODY_EXCERPT_CHARS, secrets),
+            )
         return response
 
     def _read_timed_out(self, call: _Call, retries_left: bool, exc: Exception) -> None:
