@@ -470,7 +470,10 @@ class Transport:
     def decode(
         self, response: requests.Response, cast_to: type[T] | None, *, secrets: Iterable[str] = ()
     ) -> T | Any:
-        """Decode a 2xx reply's JSON into `cast_to`; a non-JSON reply is a validation error."""
+        """Decode a 2xx reply's JSON into `cast_to`; a non-JSON reply is a validation error.
+
+        Excerpts in errors have the client's secrets and this call's `secrets` masked.
+        """
         secrets = self.secrets + tuple(secrets)
         content = response.content
         if cast_to is None and not content.strip():
@@ -502,9 +505,10 @@ class Transport:
     ) -> APIStatusError:
         """The typed error for a non-2xx reply, with the platform's code and message.
 
-        Everything taken from the body (message, details, excerpt) has secrets masked.
+        Everything taken from the body (message, details, excerpt) has the client's
+        secrets and this call's `secrets` masked.
         """
-        secrets = tuple(secrets) or self.secrets
+        secrets = self.secrets + tuple(secrets)
         status = response.status_code
         body_text = response.content.decode("utf-8", errors="replace")
         info = ErrorInfo()
