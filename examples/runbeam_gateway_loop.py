@@ -42,13 +42,7 @@ def main() -> None:
         print(f"authorized {auth.gateway.code} ({auth.gateway.id}), abilities {auth.abilities}")
         print(f"  the reply's repr keeps the secret out: {auth!r:.80}...")
 
-        stored = MachineToken(
-            machine_token=auth.machine_token,
-            expires_at=auth.expires_at.isoformat(),
-            gateway_id=auth.gateway.id,
-            abilities=list(auth.abilities),
-        )
-        save_machine_token(GATEWAY_CODE, stored, base_dir=state_dir)
+        save_machine_token(GATEWAY_CODE, MachineToken.from_authorize(auth), base_dir=state_dir)
         token = load_machine_token(GATEWAY_CODE, base_dir=state_dir)
         assert token is not None and token.is_valid()
         print(f"machine token saved age-encrypted and reloaded: {token!r}")

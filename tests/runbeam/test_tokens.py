@@ -14,6 +14,8 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from controldeck._core._convert import structure
+from controldeck._generated.runbeam import AuthorizeResponse
 from controldeck.errors import InvalidArgumentError, MissingDependencyError, TokenError
 from controldeck.runbeam._tokens import (
     ENCRYPTION_KEY_ENV,
@@ -416,3 +418,27 @@ def test_missing_pyrage(
     assert "pyrage" in str(info.value)
     with pytest.raises(MissingDependencyError):
         load_token("gw", "auth", base_dir=tmp_path)
+
+
+def test_from_authorize_keeps_what_the_reply_says() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    reply = structure(
+        {
+            "machine_token": "machine_token_abc123",
+            "expires_in": 2592000.0,
+            "expires_at": "2024-12-01T01:00:00+01:00",
+            "gateway": {"id": "gateway-001", "code": "test-gateway", "name": "Test Gateway"},
+            "abilities": ["harmony:send", "harmony:receive"],
+        },
+        AuthorizeResponse,
+    )
+    token = MachineToken.from_authorize(reply)
+    assert token.machine_token == "machine_token_abc123"
+    assert token.expires_at == "2024-12-01T00:00:00Z"  # normalised to UTC
+    assert token.gateway_id == "gateway-001"
+    assert token.abilities == ["harmony:send", "harmony:receive"]
+    issued = datetime.strptime(token.issued_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - issued) < timedelta(minutes=1)
+    assert token.is_expired(datetime(2024, 12, 1, 0, 0, 1, tzinfo=UTC))
+    assert "machine_token_abc123" not in repr(token)

@@ -17,11 +17,14 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from controldeck.errors import InvalidArgumentError, MissingDependencyError, TokenError
+
+if TYPE_CHECKING:
+    from controldeck._generated.runbeam import AuthorizeResponse
 
 __all__ = [
     "ENCRYPTION_KEY_ENV",
@@ -190,6 +193,28 @@ class MachineToken:
         if not isinstance(abilities, list) or not all(isinstance(a, str) for a in abilities):
             raise TokenError("MachineToken JSON key 'abilities' must be a list of strings")
         return cls(abilities=list(abilities), **values)
+
+    @classmethod
+    def from_authorize(cls, response: AuthorizeResponse) -> MachineToken:
+        """The token to keep from an `authorize_gateway` reply, issued now.
+
+        Args:
+            response: What `RunbeamClient.authorize_gateway` returned.
+
+        Returns:
+            The machine token with its expiry, gateway id and abilities.
+
+        Example:
+            >>> auth = client.authorize_gateway(user_jwt, "my-gateway")
+            >>> save_machine_token("my-gateway", MachineToken.from_authorize(auth))
+        """
+        expires = response.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return cls(
+            machine_token=response.machine_token,
+            expires_at=expires,
+            gateway_id=response.gateway.id,
+            abilities=list(response.abilities),
+        )
 
     @classmethod
     def from_env(cls) -> MachineToken | None:
