@@ -592,3 +592,29 @@ def test_claims_is_expired() -> None:
     assert claims.is_expired(now=1001)
     assert claims.is_expired()
     assert not JwtClaims(iss=ISSUER, sub="s", exp=4102444800, iat=0).is_expired()
+
+
+@pytest.mark.parametrize("bad", [0, -1, "10", True, (1,), (1, 0)])
+def test_bad_timeout_is_rejected_before_fetching(
+    rsps: responses.RequestsMock, key_a: Any, bad: Any
+) -> None:
+    with pytest.raises(InvalidArgumentError, match="timeout"):
+        validate_jwt_token(mint(key_a), trusted_issuers=[ISSUER], timeout=bad)
+    assert len(rsps.calls) == 0
+
+
+def test_timeout_reaches_the_jwks_fetch(
+    key_a: Any, monkeypatch: pytest.MonkeyPatch, rsps: responses.RequestsMock
+) -> None:
+    seen: list[Any] = []
+    real_get_json = _jwt.get_json
+
+    def spy(url: str, **kwargs: Any) -> Any:
+        seen.append(kwargs["timeout"])
+        return real_get_json(url, **kwargs)
+
+    monkeypatch.setattr(_jwt, "get_json", spy)
+    serve(rsps, jwk(key_a, "k1"))
+    claims = validate_jwt_token(mint(key_a), trusted_issuers=[ISSUER], timeout=(2, 7))
+    assert claims.sub == "user123"
+    assert seen == [(2, 7)]

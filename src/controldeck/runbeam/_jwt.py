@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from controldeck._core._transport import get_json
+from controldeck._core._transport import Timeout, check_timeout, get_json
 from controldeck.errors import (
     APIStatusError,
     ControlDeckError,
@@ -195,7 +195,7 @@ def validate_jwt_token(
     algorithms: Sequence[str] = ("RS256",),
     required_claims: Sequence[str] = (),
     jwks_cache_ttl: float = 24 * 3600,
-    timeout: float = 10.0,
+    timeout: Timeout = 10.0,
 ) -> JwtClaims:
     """Verify a Runbeam user JWT against its issuer's JWKS and return its claims.
 
@@ -227,7 +227,7 @@ def validate_jwt_token(
         algorithms: Allowed header `alg` values; RSA algorithms only (RS256/384/512, PS256/384/512).
         required_claims: Names among iss, sub, aud, exp, iat, user, team that must be present.
         jwks_cache_ttl: Seconds a fetched JWKS is reused.
-        timeout: Seconds to wait for the JWKS endpoint.
+        timeout: Seconds (or a (connect, read) pair) to wait for the JWKS endpoint.
 
     Returns:
         The verified claims.
@@ -301,7 +301,7 @@ def _check_options(
     algorithms: Sequence[str],
     required_claims: Sequence[str],
     jwks_cache_ttl: float,
-    timeout: float,
+    timeout: Timeout,
 ) -> tuple[str, ...]:
     if trusted_issuers is not None and (
         isinstance(trusted_issuers, str)
@@ -333,8 +333,7 @@ def _check_options(
         raise InvalidArgumentError("jwks_cache_ttl must be a number of seconds")
     if jwks_cache_ttl < 0:
         raise InvalidArgumentError("jwks_cache_ttl must not be negative")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise InvalidArgumentError("timeout must be a positive number of seconds")
+    check_timeout(timeout)
     return tuple(algorithms)
 
 
@@ -360,7 +359,7 @@ def _validate(
     algorithms: tuple[str, ...],
     required_claims: Sequence[str],
     jwks_cache_ttl: float,
-    timeout: float,
+    timeout: Timeout,
 ) -> JwtClaims:
     # 1. Header.
     if not token:
@@ -477,7 +476,7 @@ def _signing_key(
     kid: str,
     alg: str,
     ttl: float,
-    timeout: float,
+    timeout: Timeout,
     *,
     force: bool,
 ) -> RSAPublicKey:
@@ -502,7 +501,7 @@ def _signing_key(
     return key
 
 
-def _fetch_jwks(jwt: Any, url: str, timeout: float) -> dict[str, tuple[str | None, RSAPublicKey]]:
+def _fetch_jwks(jwt: Any, url: str, timeout: Timeout) -> dict[str, tuple[str | None, RSAPublicKey]]:
     try:
         body = get_json(url, timeout=timeout, headers={"Accept": "application/json"})
     except APIStatusError as exc:
