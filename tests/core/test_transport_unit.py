@@ -448,3 +448,26 @@ class TestParseGenericError:
 
 def test_default_user_agent() -> None:
     assert default_user_agent("runbeam") == f"controldeck/0.1.0 python/{PY} runbeam"
+
+
+class TestPerCallSecrets:
+    SECRET = "per-call-secret-0123456789"
+
+    def test_masked_in_a_status_error_even_from_a_one_shot_iterator(
+        self, rsps: responses.RequestsMock, transport: Transport
+    ) -> None:
+        rsps.post(f"{BASE}/login", status=400, json={"message": f"bad {self.SECRET}"})
+        with pytest.raises(BadRequestError) as info:
+            transport.request("POST", "/login", json={"x": 1}, secrets=iter([self.SECRET]))
+        assert info.value.message == "bad <redacted>"
+        assert self.SECRET not in info.value.body_excerpt
+
+    def test_masked_in_a_decode_error_even_from_a_one_shot_iterator(
+        self, rsps: responses.RequestsMock, transport: Transport
+    ) -> None:
+        rsps.get(f"{BASE}/w", body=f'{{"name": 5, "note": "{self.SECRET}"}}')
+        with pytest.raises(ResponseValidationError) as info:
+            transport.request("GET", "/w", cast_to=Widget, secrets=iter([self.SECRET]))
+        assert info.value.path == "$.name"
+        assert self.SECRET not in info.value.body_excerpt
+        assert "<redacted>" in info.value.body_excerpt

@@ -273,11 +273,12 @@ class Transport:
         Omit `json` to send no body and no Content-Type. `secrets` are masked, like the
         client's own credentials, wherever this call's traffic is logged or reported.
         """
+        extra = tuple(secrets)  # used twice below, so not left a one-shot iterator
         response = self.send(
             method, path, params=params, json=json, timeout=timeout,
-            extra_headers=extra_headers, secrets=secrets,
+            extra_headers=extra_headers, secrets=extra,
         )  # fmt: skip
-        return self.decode(response, cast_to, secrets=secrets)
+        return self.decode(response, cast_to, secrets=extra)
 
     def send(
         self,
@@ -297,6 +298,7 @@ class Transport:
         if extra_headers:
             headers.update(extra_headers)
         _check_headers(headers)
+        extra = tuple(s for s in secrets if s)
         body: bytes | None = None
         if json is not _NO_BODY:
             body = _json_dumps(unstructure(json))
@@ -309,7 +311,7 @@ class Transport:
             body=body,
             timeout=self.timeout if timeout is None else check_timeout(timeout),
             stream=stream,
-            secrets=self.secrets + tuple(s for s in secrets if s),
+            secrets=self.secrets + extra,
         )
 
         attempt = 0
@@ -321,7 +323,7 @@ class Transport:
             delay = self._retry_delay(method, response, attempt)
             if delay is None:
                 assert response is not None  # connection errors raise inside _attempt
-                raise self.status_error(response, secrets=call.secrets)
+                raise self.status_error(response, secrets=extra)
             if response is not None:
                 response.close()
             logger.info(
