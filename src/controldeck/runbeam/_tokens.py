@@ -44,8 +44,9 @@ _AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
 _REQUIRED_STR_KEYS = ("machine_token", "expires_at", "gateway_id", "issued_at")
 
 
-def _utc_now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rfc3339(moment: datetime | None = None) -> str:
+    """RFC 3339 in UTC with a `Z`, whole seconds; now when no moment is given."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @attrs.define(kw_only=True)
@@ -75,7 +76,7 @@ class MachineToken:
     expires_at: str
     gateway_id: str
     abilities: list[str] = attrs.field(factory=list)
-    issued_at: str = attrs.field(factory=_utc_now_rfc3339)
+    issued_at: str = attrs.field(factory=_rfc3339)
 
     def __str__(self) -> str:
         return repr(self)
@@ -208,10 +209,9 @@ class MachineToken:
             >>> auth = client.authorize_gateway(user_jwt, "my-gateway")
             >>> save_machine_token("my-gateway", MachineToken.from_authorize(auth))
         """
-        expires = response.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return cls(
             machine_token=response.machine_token,
-            expires_at=expires,
+            expires_at=_rfc3339(response.expires_at),
             gateway_id=response.gateway.id,
             abilities=list(response.abilities),
         )
