@@ -19,7 +19,7 @@ from controldeck._core._config import (
     require_str_list,
 )
 from controldeck._core._pagination import Page, laravel_page
-from controldeck._core._transport import Timeout, check_timeout
+from controldeck._core._transport import Timeout
 from controldeck._generated.runbeam import (
     AcknowledgeChangesRequest,
     AcknowledgeChangesResponse,
@@ -143,7 +143,7 @@ class RunbeamClient(BaseClient):
         if self._token is not None:
             _check_token("token", self._token)
         self._options: dict[str, Any] = {
-            "timeout": check_timeout(timeout),
+            "timeout": timeout,  # Transport validates it
             "max_retries": max_retries,
             "session": session,
             "user_agent": user_agent,
