@@ -307,11 +307,15 @@ class TestErrorPaths:
         assert err.path == "$.labels['tier']"
 
     def test_context_is_carried_into_the_error(self) -> None:
-        err = validation_error(
-            {"id": 1}, Address, status_code=200, request_id="req-9", body_excerpt='{"id": 1}'
-        )
+        context = {"status_code": 200, "request_id": "req-9", "body_excerpt": '{"id": 1}'}
+        err = validation_error({"id": 1}, Address, error_context=lambda: context)
         assert (err.status_code, err.request_id, err.body_excerpt) == (200, "req-9", '{"id": 1}')
         assert isinstance(err.__cause__, Exception)
+
+    def test_context_is_not_built_on_success(self) -> None:
+        calls: list[int] = []
+        structure({"host": "h", "port": 80}, Address, error_context=lambda: calls.append(1) or {})
+        assert calls == []
 
     @pytest.mark.parametrize(
         ("value", "kind"), [("nope", "str"), (None, "NoneType"), ([], "list"), (5, "int")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import enum
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar, get_origin
 
@@ -126,6 +127,8 @@ def _make(forbid_extra_keys: bool) -> cattrs.Converter:
 
 converter = _make(forbid_extra_keys=False)
 strict_converter = _make(forbid_extra_keys=True)
+# `structure()` takes a `converter=` argument, which hides the module name inside it.
+lenient_converter = converter
 
 
 def _wire_name(cls: type | None, name: str) -> str:
@@ -165,16 +168,26 @@ def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
     return [(path, str(exc) or type(exc).__name__)]
 
 
-def structure(data: Any, cls: type[T], *, strict: bool = False, **context: Any) -> T:
+def structure(
+    data: Any,
+    cls: type[T],
+    *,
+    strict: bool = False,
+    converter: cattrs.Converter | None = None,
+    error_context: Callable[[], Mapping[str, Any]] | None = None,
+) -> T:
     """Turn decoded JSON into `cls`, or raise `ResponseValidationError` naming the JSON path.
 
     Args:
         data: The decoded JSON.
         cls: The generated model (or any type cattrs understands) to build.
         strict: Reject unknown keys too (used by the tests of the fakes).
-        context: `status_code`, `request_id`, `body_excerpt` to carry into the error.
+        converter: The converter to use instead of the default (or strict) one.
+        error_context: Called only when the data does not fit, for the keyword arguments
+            (`status_code`, `request_id`, `body_excerpt`) the error carries; the success
+            path never builds them.
     """
-    conv = strict_converter if strict else converter
+    conv = converter or (strict_converter if strict else lenient_converter)
     try:
         return conv.structure(data, cls)
     except Exception as exc:  # cattrs raises many kinds; all mean "not the promised shape"
@@ -187,7 +200,7 @@ def structure(data: Any, cls: type[T], *, strict: bool = False, **context: Any) 
             f"The reply did not match {name}: {first}{more}",
             path=found[0][0] if found else "$",
             problems=problems,
-            **context,
+            **(error_context() if error_context is not None else {}),
         ) from exc
 
 

@@ -497,9 +497,11 @@ class Transport:
         return structure(
             data,
             cast_to,
-            status_code=response.status_code,
-            request_id=request_id_of(response),
-            body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
+            error_context=lambda: {
+                "status_code": response.status_code,
+                "request_id": request_id_of(response),
+                "body_excerpt": excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
+            },
         )
 
     def status_error(

@@ -11,15 +11,15 @@ import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._client import BaseClient
-from controldeck._core._config import (
+from controldeck._core._pagination import Page, laravel_page
+from controldeck._core._transport import Timeout
+from controldeck._core._validate import (
     from_env,
     path_segment,
     require_choice,
     require_str,
     require_str_list,
 )
-from controldeck._core._pagination import Page, laravel_page
-from controldeck._core._transport import Timeout
 from controldeck._generated.runbeam import (
     AcknowledgeChangesRequest,
     AcknowledgeChangesResponse,

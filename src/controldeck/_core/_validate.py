@@ -1,4 +1,4 @@
-"""Argument and environment resolution, and argument checks that run before any request."""
+"""Argument checks that run before any request is sent, and environment resolution."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from urllib.parse import quote
 
 from controldeck.errors import InvalidArgumentError
 
-__all__ = ["from_env", "path_segment", "require_id", "require_str", "require_str_list"]
+__all__ = [
+    "from_env",
+    "path_segment",
+    "require_choice",
+    "require_str",
+    "require_str_list",
+]
 
 
 def from_env(value: str | None, env_name: str) -> str | None:
@@ -28,14 +34,9 @@ def require_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
     return value
 
 
-def require_id(name: str, value: Any) -> str:
-    """A non-empty string id, safe to put in a URL path segment."""
-    return require_str(name, value)
-
-
 def path_segment(name: str, value: Any) -> str:
     """Check an id and percent-encode it as one path segment (a `/` cannot change the path)."""
-    return quote(require_id(name, value), safe="")
+    return quote(require_str(name, value), safe="")
 
 
 def require_str_list(name: str, value: Any, *, allow_empty: bool = False) -> list[str]:
