@@ -24,6 +24,7 @@ Catch `ControlDeckError` to handle anything the SDK raises; no `KeyError`, `Type
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,12 +86,32 @@ class TokenError(ControlDeckError):
 
 
 class APIConnectionError(ControlDeckError):
-    """The request did not get an HTTP reply: DNS failure, refused, reset, TLS error."""
+    """The request did not get an HTTP reply: DNS failure, refused, reset, TLS error.
 
-    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+    The message ends with the root cause in one line; the full exception chain from
+    `requests`/`urllib3` is kept on `.cause` instead of being printed with the traceback.
+
+    Attributes:
+        method: The HTTP method of the failed request.
+        url: The URL (without its query) of the failed request.
+        cause: The underlying exception, for debugging.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
         self.method = method
         self.url = url
+        self.cause = cause
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, {**self.__dict__, "cause": None}))
 
 
 class APITimeoutError(APIConnectionError):
@@ -108,7 +129,9 @@ class APIStatusError(ControlDeckError):
         body_excerpt: At most 500 characters of the body, secrets masked.
         response: The `requests.Response`, for anything else.
         details: Extra structured detail from the body (e.g. Laravel per-field `errors`).
+        field_errors: `(field, first message)` pairs when the body lists per-field errors.
         retry_after: Seconds the server asked to wait (Retry-After), when it said.
+        hint: What to check, shown only when the server gave no message of its own.
 
     Example:
         >>> try:
@@ -128,7 +151,9 @@ class APIStatusError(ControlDeckError):
         body_excerpt: str = "",
         response: requests.Response | None = None,
         details: Any = None,
+        field_errors: Sequence[tuple[str, str]] = (),
         retry_after: float | None = None,
+        hint: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.retry_after = retry_after
@@ -138,6 +163,8 @@ class APIStatusError(ControlDeckError):
         self.body_excerpt = body_excerpt
         self.response = response
         self.details = details
+        self.field_errors = list(field_errors)
+        self.hint = hint
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -145,9 +172,12 @@ class APIStatusError(ControlDeckError):
         if self.code:
             parts.append(f"[{self.code}]")
         text = " ".join(parts) + f": {self.message}"
-        hint = _STATUS_HINTS.get(self.status_code)
-        if hint:
-            text += f" ({hint})"
+        if self.field_errors:
+            shown = "; ".join(f"{field}: {msg}" for field, msg in self.field_errors[:3])
+            more = len(self.field_errors) - 3
+            text += f" ({shown}{f'; and {more} more' if more > 0 else ''})"
+        if self.hint:
+            text += f" ({self.hint})"
         if self.retry_after is not None:
             text += f" [retry after {self.retry_after:g}s]"
         if self.request_id:
@@ -156,14 +186,12 @@ class APIStatusError(ControlDeckError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep pickling (multiprocessing, joblib) working despite keyword-only arguments.
-        state = dict(self.__dict__)
-        state["response"] = None
-        return (_rebuild_status_error, (type(self), self.message, state))
+        return (_rebuild, (type(self), (self.message,), {**self.__dict__, "response": None}))
 
 
-def _rebuild_status_error(cls: type[APIStatusError], message: str, state: dict[str, Any]) -> Any:
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
     err = cls.__new__(cls)
-    Exception.__init__(err, message)
+    Exception.__init__(err, *args)
     err.__dict__.update(state)
     return err
 
@@ -236,7 +264,20 @@ class ResponseValidationError(ControlDeckError):
 
 
 class StreamError(ControlDeckError):
-    """A stream broke, or the server sent an error event."""
+    """A stream broke, or the server sent an error event.
+
+    Attributes:
+        code: The error code the server's error event carried, when it had one.
+        details: Structured detail from the error event, when it had any.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        self.code = code
+        self.details = details
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class WaitTimeoutError(ControlDeckError):
@@ -251,12 +292,13 @@ class WaitTimeoutError(ControlDeckError):
         super().__init__(message)
 
 
-_STATUS_HINTS = {
+STATUS_HINTS = {
     401: "check the token: it is missing, expired or not accepted",
     403: "the token is valid but lacks permission for this",
     404: "check the id and the base URL",
     429: "rate limited; retry later",
 }
+"""What to check for a status, shown only when the server's reply gave no message."""
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,

@@ -87,24 +87,60 @@ def test_every_error_importable_from_the_package() -> None:
 class TestStr:
     def test_status_code_message_hint_request_id(self) -> None:
         err = NotFoundError(
-            "No such change", status_code=404, request_id="req-1", code="change_not_found"
+            "Not Found (GET https://x.test/things/1)",
+            status_code=404,
+            request_id="req-1",
+            code="change_not_found",
+            hint="check the id and the base URL",
         )
         assert str(err) == (
-            "HTTP 404 [change_not_found]: No such change "
+            "HTTP 404 [change_not_found]: Not Found (GET https://x.test/things/1) "
             "(check the id and the base URL) [request id: req-1]"
         )
+
+    def test_no_hint_unless_given(self) -> None:
+        # Hints come from the transport, and only when the server gave no message: a
+        # server's own "No ingress matches" must not get "lacks permission" appended.
+        err = PermissionDeniedError("No ingress matches destination URL", status_code=403)
+        assert str(err) == "HTTP 403: No ingress matches destination URL"
+
+    def test_field_errors_are_named(self) -> None:
+        err = UnprocessableEntityError(
+            "The given data was invalid.",
+            status_code=422,
+            field_errors=[("change_ids", "The change_ids field is required.")],
+        )
+        assert str(err) == (
+            "HTTP 422: The given data was invalid. (change_ids: The change_ids field is required.)"
+        )
+
+    def test_at_most_three_field_errors_are_shown(self) -> None:
+        fields = [(f"f{i}", f"bad {i}") for i in range(5)]
+        err = UnprocessableEntityError("invalid", status_code=422, field_errors=fields)
+        assert str(err) == "HTTP 422: invalid (f0: bad 0; f1: bad 1; f2: bad 2; and 2 more)"
+        assert err.field_errors == fields
 
     def test_minimal(self) -> None:
         assert str(APIStatusError("Teapot", status_code=418)) == "HTTP 418: Teapot"
 
     def test_auth_hint(self) -> None:
-        err = AuthenticationError("Unauthenticated.", status_code=401)
+        err = AuthenticationError(
+            "Unauthenticated.",
+            status_code=401,
+            hint="check the token: it is missing, expired or not accepted",
+        )
         assert str(err) == (
             "HTTP 401: Unauthenticated. (check the token: it is missing, expired or not accepted)"
         )
 
     def test_retry_after(self) -> None:
-        err = RateLimitError("slow down", status_code=429, retry_after=1.5, request_id="r")
+        err = RateLimitError(
+            "slow down",
+            status_code=429,
+            retry_after=1.5,
+            request_id="r",
+            hint="rate limited; retry later",
+        )
         assert str(err) == (
             "HTTP 429: slow down (rate limited; retry later) [retry after 1.5s] [request id: r]"
         )

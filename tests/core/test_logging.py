@@ -63,13 +63,14 @@ def test_without_the_variable_nothing_is_printed() -> None:
 @pytest.fixture
 def fresh_logger() -> Iterator[logging.Logger]:
     logger = logging.getLogger("controldeck")
-    saved = (logger.level, list(logger.handlers), _logging._configured)
+    saved = (logger.level, list(logger.handlers), _logging._configured, logger.propagate)
     _logging._configured = False
     logger.handlers.clear()
     yield logger
     logger.setLevel(saved[0])
     logger.handlers[:] = saved[1]
     _logging._configured = saved[2]
+    logger.propagate = saved[3]
 
 
 @pytest.mark.parametrize(
@@ -93,3 +94,39 @@ def test_setup_logging_ignores_unknown_values(
     _logging.setup_logging()
     assert fresh_logger.handlers == []
     assert fresh_logger.level == logging.NOTSET
+
+
+def _run(code: str, level: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONTROLDECK_LOG": level}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_an_unknown_level_is_reported_once_on_stderr() -> None:
+    done = _run(
+        "from controldeck.runbeam import RunbeamClient\n"
+        "RunbeamClient('http://127.0.0.1:9/api', token='t1234')\n"
+        "RunbeamClient('http://127.0.0.1:9/api', token='t1234')\n",
+        "verbose",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("CONTROLDECK_LOG='verbose' is not a level") == 1
+
+
+def test_basic_config_does_not_print_every_line_twice() -> None:
+    # A request to a closed port logs one "retrying" line per retry at info level.
+    done = _run(
+        "import logging\n"
+        "logging.basicConfig()\n"
+        "from controldeck.runbeam import RunbeamClient\n"
+        "c = RunbeamClient('http://127.0.0.1:9/api', token='t1234', max_retries=1)\n"
+        "c._transport.sleep = lambda s: None\n"
+        "try:\n"
+        "    c.get_gateway('g')\n"
+        "except Exception:\n"
+        "    pass\n",
+        "info",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("retrying GET") == 1

@@ -15,7 +15,8 @@ import requests
 import responses
 
 from controldeck._core import _pagination
-from controldeck._core._pagination import Page, laravel_page
+from controldeck._core._pagination import Page
+from controldeck._core._pagination import laravel_page as _laravel_page
 from controldeck._core._transport import Transport
 
 BASE = "https://api.example.test/api"
@@ -79,6 +80,22 @@ def transport() -> Iterator[Transport]:
     t = Transport(base_url=BASE, platform="test", sleep=lambda _: None)
     yield t
     t.close()
+
+
+def laravel_page(
+    transport: Transport,
+    path: str,
+    envelope: type[Any],
+    *,
+    params: dict[str, Any] | None = None,
+    **options: Any,
+) -> Page[Any]:
+    """A Laravel list fetched through the transport, as a facade's `_page` helper does."""
+
+    def fetch(page_params: Any) -> Any:
+        return transport.request("GET", path, params=page_params, cast_to=envelope, **options)
+
+    return _laravel_page(fetch, params or {})
 
 
 def serve(

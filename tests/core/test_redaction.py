@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import responses
 
-from controldeck._core._redact import MASK, excerpt, redact_headers, redact_text
+from controldeck._core._redact import MASK, Redactor, excerpt, redact_headers, redact_text
 from controldeck._core._transport import Transport
 from controldeck.errors import APIStatusError, ResponseValidationError
 
@@ -58,11 +58,20 @@ class TestText:
                 "client_secret": None,
             }
         )
-        assert json.loads(redact_text(text)) == {
+        # `machine_token` is Runbeam's: a platform's Redactor knows its spec's secret fields.
+        assert json.loads(Redactor({"machine_token"}).text(text)) == {
             "name": "gw",
             "token": MASK,
             "nested": {"Password": MASK, "list": [{"machine_token": MASK, "ok": 1}]},
             "client_secret": MASK,
+        }
+
+    def test_the_core_knows_no_platform_field(self) -> None:
+        text = json.dumps({"machine_token": "m", "authorization": "Bearer x", "Cookie": "c"})
+        assert json.loads(redact_text(text)) == {
+            "machine_token": "m",
+            "authorization": MASK,  # a header name inside a body is masked too
+            "Cookie": MASK,
         }
 
     @pytest.mark.parametrize("key", ["accessToken", "apiKey", "ClientSecret", "refresh-token"])

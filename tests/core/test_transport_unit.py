@@ -16,19 +16,14 @@ import requests
 import responses
 
 from controldeck import __version__
-from controldeck._core._transport import (
-    ErrorInfo,
-    Transport,
-    backoff_delay,
-    check_timeout,
-    default_user_agent,
-    parse_generic_error,
-    parse_retry_after,
-)
+from controldeck._core._replies import ErrorInfo, parse_generic_error
+from controldeck._core._retry import backoff_delay, parse_retry_after
+from controldeck._core._transport import Transport, check_timeout, default_user_agent
 from controldeck.errors import (
     APIConnectionError,
     APIStatusError,
     BadRequestError,
+    ControlDeckError,
     InvalidArgumentError,
     NotFoundError,
     ResponseValidationError,
@@ -156,7 +151,7 @@ class TestRequestShape:
         transport.request("GET", "/x", timeout=(1, 2.5))
         # responses keeps the keyword arguments requests passed to the adapter.
         timeouts = [getattr(call.request, "req_kwargs")["timeout"] for call in rsps.calls]  # noqa: B009
-        assert timeouts == [(5.0, 60.0), 7, (1, 2.5)]
+        assert timeouts == [(5.0, 60.0), (7.0, 7.0), (1.0, 2.5)]
 
     def test_decodes_into_cast_to(self, rsps: responses.RequestsMock, transport: Transport) -> None:
         rsps.get(f"{BASE}/w", json={"name": "w", "createdAt": "2024-01-01T00:00:00Z", "new": 1})
@@ -187,15 +182,25 @@ class TestRequestShape:
 
 class TestValidation:
     @pytest.mark.parametrize(
-        "bad", [0, -1, "5", None, True, (1,), (1, 2, 3), (1, 0), (1, "2"), [1, 2], float("nan")]
-    )
+        "bad",
+        [
+            0, -1, "5", True, (1,), (1, 2, 3), (1, 0), (1, "2"), [1, 2], float("nan"),
+            float("inf"), (1, float("inf")),
+        ],
+    )  # fmt: skip
     def test_check_timeout_rejects(self, bad: Any) -> None:
-        with pytest.raises(InvalidArgumentError, match="timeout must be positive"):
+        with pytest.raises(InvalidArgumentError, match="timeout must be positive, finite"):
             check_timeout(bad)
 
-    @pytest.mark.parametrize("good", [1, 0.5, (1, 2), (0.1, 60.0)])
-    def test_check_timeout_accepts(self, good: Any) -> None:
-        assert check_timeout(good) == good
+    def test_none_is_not_a_timeout(self) -> None:
+        with pytest.raises(InvalidArgumentError, match="every call has a timeout"):
+            check_timeout(None)
+
+    @pytest.mark.parametrize(
+        ("good", "pair"), [(1, (1.0, 1.0)), (0.5, (0.5, 0.5)), ((1, 2), (1.0, 2.0))]
+    )
+    def test_check_timeout_accepts(self, good: Any, pair: tuple[float, float]) -> None:
+        assert check_timeout(good) == pair
 
     @pytest.mark.parametrize("bad", [0, -2, (1,), "10"])
     def test_bad_per_call_timeout_sends_nothing(
@@ -223,10 +228,12 @@ class TestValidation:
 
 
 class TestSessions:
-    def test_close_closes_own_sessions(self) -> None:
-        t = Transport(base_url=BASE, platform="test")
-        session = t.session
-        assert t.session is session
+    def test_close_closes_own_sessions(self, rsps: responses.RequestsMock) -> None:
+        rsps.get(f"{BASE}/x", json={})
+        t = Transport(base_url=BASE, platform="test", client_name="TestClient")
+        t.request("GET", "/x")
+        t.request("GET", "/x")
+        (session,) = t._pool._idle  # one session, reused
         closed: list[requests.Session] = []
         original = session.close
 
@@ -237,16 +244,19 @@ class TestSessions:
         session.close = close  # type: ignore[method-assign]
         t.close()
         assert closed == [session]
-        assert t.session is not session  # a fresh one after close
-        t.close()
         t.close()  # twice is fine
+        with pytest.raises(ControlDeckError, match="TestClient is closed"):
+            t.request("GET", "/x")
+        assert len(rsps.calls) == 2  # a closed transport sends nothing
 
-    def test_shared_session_is_not_closed(self) -> None:
+    def test_shared_session_is_not_closed(self, rsps: responses.RequestsMock) -> None:
+        rsps.get(f"{BASE}/x", json={})
         shared = requests.Session()
         closed: list[bool] = []
         shared.close = lambda: closed.append(True)  # type: ignore[method-assign]
         t = Transport(base_url=BASE, platform="test", session=shared)
-        assert t.session is shared
+        t.request("GET", "/x")
+        assert t._pool._idle == []  # the caller's session is used, not pooled
         t.close()
         assert closed == []
         requests.Session.close(shared)
@@ -318,7 +328,8 @@ class TestStatusErrors:
         assert err.request_id == "rq"
         assert err.code is None
         assert err.response is not None and err.response.status_code == 422
-        assert str(err) == "HTTP 422: The name field is required. [request id: rq]"
+        assert err.field_errors == [("name", "required")]
+        assert str(err) == "HTTP 422: The name field is required. (name: required) [request id: rq]"
 
     def test_plain_text_body_is_the_message(
         self, rsps: responses.RequestsMock, transport: Transport
@@ -417,7 +428,13 @@ class TestParseGenericError:
     def test_laravel(self) -> None:
         body = {"message": "The given data was invalid.", "errors": {"name": ["required"]}}
         assert parse_generic_error(body) == ErrorInfo(
-            None, "The given data was invalid.", {"name": ["required"]}
+            None, "The given data was invalid.", {"name": ["required"]}, (("name", "required"),)
+        )
+
+    def test_fastapi_detail_list(self) -> None:
+        detail = [{"loc": ["body", "input_args"], "msg": "field required", "type": "missing"}]
+        assert parse_generic_error({"detail": detail}) == ErrorInfo(
+            None, "Request validation failed", detail, (("input_args", "field required"),)
         )
 
     def test_error_and_message(self) -> None:

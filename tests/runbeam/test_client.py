@@ -982,13 +982,40 @@ def test_discover_base_url_uses_base_url_and_keeps_the_token(
         json={"base_url": "https://eu.runbeam.test/api", "changes_path": None, "full_url": None},
     )
     api.get("https://eu.runbeam.test/api/harmony/change/change-001", json={"data": CHANGE_DETAIL})
-    with client.discover_base_url() as discovered:
+    with client.discover_base_url(trust_new_host=True) as discovered:
         assert isinstance(discovered, RunbeamClient)
         assert discovered is not client
         assert discovered.base_url == "https://eu.runbeam.test/api"
         discovered.get_change("change-001")
     assert client.base_url == BASE_URL
     assert_get(api.calls[1].request, "https://eu.runbeam.test/api/harmony/change/change-001")
+
+
+def test_discover_base_url_on_another_host_does_not_carry_the_token(
+    api: ConformanceMock, client: RunbeamClient
+) -> None:
+    api.get(
+        f"{BASE_URL}/harmony/base-url",
+        json={"base_url": "https://evil.example/api", "changes_path": None, "full_url": None},
+    )
+    with client.discover_base_url() as discovered:
+        assert discovered.base_url == "https://evil.example/api"
+        with pytest.raises(InvalidArgumentError, match="needs a token"):
+            discovered.get_change("change-001")
+    assert len(api.calls) == 1  # nothing was sent to the other host
+
+
+def test_discover_base_url_on_the_same_origin_keeps_the_token(
+    api: ConformanceMock, client: RunbeamClient
+) -> None:
+    api.get(
+        f"{BASE_URL}/harmony/base-url",
+        json={"base_url": f"{ROOT}/api", "changes_path": None, "full_url": None},
+    )
+    api.get(f"{ROOT}/api/harmony/change/change-001", status=404, json={"message": "nope"})
+    with client.discover_base_url() as discovered, pytest.raises(NotFoundError):
+        discovered.get_change("change-001")
+    assert api.calls[1].request.headers["Authorization"] == AUTH
 
 
 def test_discover_base_url_prefers_full_url(api: ConformanceMock, client: RunbeamClient) -> None:
@@ -1484,7 +1511,7 @@ def test_context_manager_closes_the_session(api: ConformanceMock) -> None:
     api.get(f"{BASE_URL}/gateways/my-gateway", json={"data": GATEWAY})
     with RunbeamClient(BASE_URL, token=TOKEN, max_retries=0) as c:
         c.get_gateway("my-gateway")
-        session = c._transport.session
+        (session,) = c._transport._pool._idle
         spy = mock.patch.object(session, "close", wraps=session.close)
         closed = spy.start()
     spy.stop()

@@ -6,20 +6,19 @@ know, so drift between `openapi/runbeam.yaml` and the fake shows up here.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from controldeck._core import _convert, _transport
+from controldeck._core._convert import strict_converter
 from controldeck.errors import ConflictError, NotFoundError
 from controldeck.runbeam import (
     ChangeStatus,
-    RunbeamClient,
     StoreConfigAction,
     transform_instructions,
 )
+from controldeck.runbeam import RunbeamClient as _RunbeamClient
 from controldeck.testing.runbeam import FakeRunbeam
 
 
@@ -29,9 +28,10 @@ def fake() -> Iterator[FakeRunbeam]:
         yield server
 
 
-@pytest.fixture(autouse=True)
-def strict_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_transport, "structure", functools.partial(_convert.structure, strict=True))
+class RunbeamClient(_RunbeamClient):
+    """Decodes with the strict converter: an unknown key in a reply fails the test."""
+
+    _converter = strict_converter
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 8.0
 BACKOFF_JITTER = (0.75, 1.0)
 
-# Statuses worth another try. 500 only for idempotent methods (see _transport).
+# Statuses worth another try. 500 only for retry-safe calls (see _retry).
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 RETRY_AFTER_MAX = 60.0
@@ -19,26 +19,32 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 MAX_REDIRECTS = 5
 BODY_EXCERPT_CHARS = 500
+# The most characters of a caller's argument (an id, a value) echoed in any message.
+MAX_ECHO = 100
+
+# Sessions kept idle for reuse; more are opened while more threads call at once, and the
+# ones beyond this are closed when returned, so the count follows peak concurrency.
+MAX_IDLE_SESSIONS = 8
 
 # Header names whose values never reach a log line or an error message.
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
 )
-# JSON keys whose values are masked in logged bodies and in error excerpts.
+# JSON keys masked in logged bodies and error excerpts on every platform: generic credential
+# names, and the header names above when a body carries them. Each platform adds the fields
+# its spec marks `x-controldeck-secret`.
 SECRET_KEYS = frozenset(
     {
         "token",
         "access_token",
         "refresh_token",
-        "machine_token",
-        "device_token",
         "password",
         "secret",
         "api_key",
         "apikey",
         "private_key",
         "client_secret",
-        "jwt_secret",
+        *SECRET_HEADERS,
     }
 )
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")

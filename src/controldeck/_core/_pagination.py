@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from controldeck._core._transport import Timeout, Transport
-
 __all__ = ["Page", "laravel_page"]
 
 T = TypeVar("T")
@@ -88,7 +86,8 @@ class Page(Generic[T]):
             yield from page.data
 
     def __len__(self) -> int:
-        """Items on this page (not the total; see `.total`)."""
+        """Items on THIS page only; `list(page)` walks every page, `.total` is the server's
+        count of all items."""
         return len(self.data)
 
     def __getitem__(self, index: int) -> T:
@@ -138,36 +137,26 @@ def _next_page_number(envelope: Any, current: int) -> int | None:
     return following if following is not None and following > current else None
 
 
-def laravel_page(
-    transport: Transport,
-    path: str,
-    envelope_cls: type[Any],
-    *,
-    params: Mapping[str, Any] | None = None,
-    timeout: Timeout | None = None,
-    extra_headers: Mapping[str, str] | None = None,
-) -> Page[Any]:
-    """GET a Laravel `{data, links, meta}` list and wrap it in a lazy `Page`.
+def laravel_page(fetch: Callable[[Mapping[str, Any]], Any], params: Mapping[str, Any]) -> Page[Any]:
+    """Fetch a Laravel `{data, links, meta}` list page and wrap it in a lazy `Page`.
+
+    Args:
+        fetch: GETs the list with the given query and returns the decoded envelope.
+        params: The first page's query (`page` absent means page 1).
 
     The next page is requested at our own path with `?page=N`, N read from `links.next`
     (or `meta.current_page + 1`): an absolute `links.next` is never followed as-is, so
     credentials cannot be sent to a host the server names.
     """
-    envelope = transport.request(
-        "GET", path, params=params, cast_to=envelope_cls, timeout=timeout,
-        extra_headers=extra_headers,
-    )  # fmt: skip
-    current = int((params or {}).get("page") or 1)
+    envelope = fetch(params)
+    current = int(params.get("page") or 1)
     following = _next_page_number(envelope, current)
     fetch_next = None
     if following is not None:
-        next_params = {**(params or {}), "page": following}
+        next_params = {**params, "page": following}
 
         def fetch_next() -> Page[Any]:
-            return laravel_page(
-                transport, path, envelope_cls, params=next_params, timeout=timeout,
-                extra_headers=extra_headers,
-            )  # fmt: skip
+            return laravel_page(fetch, next_params)
 
     meta = getattr(envelope, "meta", None)
     return Page(

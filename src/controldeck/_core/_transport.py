@@ -1,96 +1,70 @@
-"""Sending requests: sessions, timeouts, retries, Retry-After, redirects, redaction, logging.
+"""Sending requests: sessions, attempts, retries, the deadline, auth, redirects, logging.
 
-One `Transport` per client. It owns one `requests.Session` per thread (requests sessions are
-not documented as thread-safe), so a client can be shared between threads.
+One `Transport` per client. `build()` turns a call's arguments into one `RequestOptions`
+(validated before anything is sent); `execute()` sends it, retrying what is safe to retry,
+and decodes the reply. Sessions come from a small pool: a thread takes one for the length
+of an attempt and gives it back, so a client shared by 300 short-lived threads holds as
+many sessions as ran at once, not 300, and `close()` closes them all.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
+import json as jsonlib
 import logging
+import math
 import platform
-import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, TypeVar, overload
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
+import cattrs
 import requests
 import urllib3
 
 from controldeck import __version__
 from controldeck._core import _constants as C
-from controldeck._core._convert import structure, unstructure
+from controldeck._core._auth import Auth
+from controldeck._core._convert import converter as default_converter
 from controldeck._core._logging import logger, setup_logging
-from controldeck._core._redact import excerpt, redact_data, redact_headers, redact_text
+from controldeck._core._options import (
+    NOT_GIVEN,
+    NotGiven,
+    ReplyKind,
+    RequestBody,
+    RequestOptions,
+    Timeout,
+)
+from controldeck._core._redact import Redactor
+from controldeck._core._replies import (
+    ErrorParser,
+    decode_reply,
+    parse_generic_error,
+    short_url,
+    status_error,
+)
+from controldeck._core._retry import Budget, backoff_delay, retry_delay
 from controldeck.errors import (
     APIConnectionError,
-    APIStatusError,
     APITimeoutError,
+    ControlDeckError,
     InvalidArgumentError,
-    ResponseValidationError,
-    error_class_for_status,
 )
 
-__all__ = ["ErrorInfo", "Timeout", "Transport", "get_json"]
+__all__ = [
+    "JsonBody",
+    "get_json",
+    "Transport",
+    "check_deadline",
+    "check_timeout",
+    "default_user_agent",
+    "origin_of",
+]
 
-T = TypeVar("T")
-Timeout = float | tuple[float, float]
-_NO_BODY: Any = object()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-
-
-class _Call(NamedTuple):
-    """One logical request, as every attempt of it is sent."""
-
-    method: str
-    url: str
-    params: dict[str, Any]
-    headers: dict[str, str]
-    body: bytes | None
-    timeout: Timeout
-    stream: bool
-    secrets: tuple[str, ...]
-
-
-class ErrorInfo(NamedTuple):
-    """What a platform's error body says: its code, message and extra details."""
-
-    code: str | None = None
-    message: str | None = None
-    details: Any = None
-
-
-ErrorParser = Callable[[Any], ErrorInfo]
-"""Turns a decoded JSON error body into an `ErrorInfo`; platforms supply their own."""
-
-
-def parse_generic_error(body: Any) -> ErrorInfo:
-    """The shapes most platforms use: `{message}`, `{error}`, `{detail}`, `{error: {...}}`."""
-    if not isinstance(body, dict):
-        return ErrorInfo()
-    err = body.get("error")
-    if isinstance(err, dict):
-        return ErrorInfo(
-            _str_or_none(err.get("code")), _str_or_none(err.get("message")), err.get("details")
-        )
-    message = body.get("message") or body.get("detail")
-    code = _str_or_none(body.get("code"))
-    if isinstance(err, str):
-        # {"error": "Mesh not found", "message": "..."}: the short error is the code-like part.
-        if message:
-            return ErrorInfo(code or err, _str_or_none(message), body.get("errors"))
-        return ErrorInfo(code, err, body.get("errors"))
-    details = body.get("errors") if "errors" in body else body.get("details")
-    return ErrorInfo(code, _str_or_none(message), details)
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 def default_user_agent(platform_name: str) -> str:
@@ -99,55 +73,172 @@ def default_user_agent(platform_name: str) -> str:
     return f"controldeck/{__version__} python/{py} {platform_name}"
 
 
-def check_timeout(timeout: Any) -> Timeout:
-    """Validate a timeout argument: seconds, or (connect, read) seconds, all positive."""
-    values = timeout if isinstance(timeout, tuple) else (timeout,)
-    # A 1-tuple is not a timeout requests accepts: it would fail only at send time.
-    if (isinstance(timeout, tuple) and len(values) != 2) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
-    ):
+def _seconds(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def check_timeout(timeout: Any) -> tuple[float, float]:
+    """Validate a timeout: positive finite seconds, or a `(connect, read)` pair of them.
+
+    Returns:
+        The `(connect, read)` pair.
+
+    Raises:
+        InvalidArgumentError: Anything else, including None (every call has a timeout;
+            `deadline=` bounds a whole call).
+    """
+    if timeout is None:
         raise InvalidArgumentError(
-            f"timeout must be positive seconds or a (connect, read) pair, got {timeout!r}"
+            "timeout=None is not accepted: every call has a timeout. Pass seconds or a "
+            "(connect, read) pair, and deadline= to bound a whole call with its retries"
         )
-    return timeout  # type: ignore[no-any-return]
+    if isinstance(timeout, tuple) and len(timeout) == 2 and all(map(_seconds, timeout)):
+        return float(timeout[0]), float(timeout[1])
+    if _seconds(timeout):
+        return float(timeout), float(timeout)
+    raise InvalidArgumentError(
+        f"timeout must be positive, finite seconds or a (connect, read) pair, got {_echo(timeout)}"
+    )
 
 
-def backoff_delay(retry_number: int) -> float:
-    """`min(0.5 * 2**n, 8) * uniform(0.75, 1)` where n counts retries from 0."""
-    base: float = min(C.BACKOFF_INITIAL * 2.0**retry_number, C.BACKOFF_MAX)
-    return base * random.uniform(*C.BACKOFF_JITTER)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
-    if not value:
+def check_deadline(deadline: Any) -> float | None:
+    """Validate a deadline: positive finite seconds, or None for no overall limit."""
+    if deadline is None:
         return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, float(when.timestamp()) - (time.time() if now is None else now))
+    if not _seconds(deadline):
+        raise InvalidArgumentError(
+            f"deadline must be positive, finite seconds or None, got {_echo(deadline)}"
+        )
+    return float(deadline)
 
 
-def _origin(url: str) -> tuple[str, str]:
+def check_max_retries(value: Any) -> int:
+    """Validate a retry count: an int >= 0."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgumentError(f"max_retries must be an int >= 0, got {_echo(value)}")
+    return value
+
+
+def _echo(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= C.MAX_ECHO else text[: C.MAX_ECHO - 1] + "…"
+
+
+def origin_of(url: str) -> tuple[str, str]:
+    """`(scheme, host[:port])` of a URL, lower-cased: what "the same origin" compares."""
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
 
 
-def request_id_of(response: requests.Response) -> str | None:
-    """The server's request id header, when it sent one."""
-    for name in C.REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
-        if value:
-            return value
-    return None
+def _check_headers(headers: Any) -> dict[str, str]:
+    """A copy of per-call headers, or InvalidArgumentError naming (never showing) the bad one."""
+    if not isinstance(headers, Mapping):
+        raise InvalidArgumentError(
+            f"extra_headers must be a mapping of header names to strings, "
+            f"got {type(headers).__name__}"
+        )
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidArgumentError(f"header names must be non-empty strings, got {name!r:.40}")
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"header {name!r} must be a string, got {type(value).__name__}"
+            )
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(
+                f"header {name!r} holds characters HTTP headers cannot carry (non-Latin-1)"
+            ) from None
+        if "\n" in value or "\r" in value:
+            raise InvalidArgumentError(f"header {name!r} holds a line break")
+    return dict(headers)
+
+
+class JsonBody:
+    """A JSON request body, serialised once per call (compact, UTF-8)."""
+
+    content_type = "application/json"
+
+    def __init__(self, value: Any, converter: cattrs.Converter = default_converter) -> None:
+        self.data = jsonlib.dumps(
+            converter.unstructure(value), separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+    def payload(self) -> bytes:
+        return self.data
+
+    def describe(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+class _SessionPool:
+    """Sessions lent to one attempt at a time; idle ones are kept for reuse, bounded."""
+
+    def __init__(self, shared: requests.Session | None, owner: str) -> None:
+        self._shared = shared
+        self._owner = owner
+        self._idle: list[requests.Session] = []
+        self._lent = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[requests.Session]:
+        """A session for one attempt, returned to the pool afterwards."""
+        if self._shared is not None:
+            self._check_open()
+            yield self._shared
+            return
+        with self._lock:
+            self._check_open()
+            session = self._idle.pop() if self._idle else requests.Session()
+            self._lent += 1
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._lent -= 1
+                keep = not self._closed and len(self._idle) < C.MAX_IDLE_SESSIONS
+                if keep:
+                    self._idle.append(session)
+            if not keep:
+                session.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ControlDeckError(
+                f"{self._owner} is closed: make a new client (or use it inside its `with` "
+                "block) instead of calling a closed one"
+            )
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(idle, lent) sessions, for tests and diagnostics."""
+        with self._lock:
+            return len(self._idle), self._lent
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for session in idle:
+            session.close()
+
+
+class _Failure(Exception):
+    """An attempt that got no HTTP reply, classified for the retry decision."""
+
+    def __init__(self, kind: str, cause: Exception, retryable: bool) -> None:
+        super().__init__(kind)
+        self.kind = kind  # connect-timeout | read-timeout | connect | dropped | other
+        self.cause = cause
+        self.retryable = retryable
 
 
 class Transport:
@@ -156,15 +247,22 @@ class Transport:
     Args:
         base_url: The API root every relative path is joined to.
         platform: Short platform name, for the user agent and messages.
-        headers: Headers sent on every request (credentials included; they are redacted
-            in logs and dropped on cross-host redirects).
+        auth: The authentication hook (default: none).
+        headers: Headers sent on every request (not credentials: those come from `auth`).
+        secret_keys: JSON keys masked in logs and errors besides the core's generic ones
+            (the platform's `x-controldeck-secret` fields).
         secrets: Extra secret strings masked wherever a body is shown.
-        timeout: Default timeout, seconds or (connect, read).
-        max_retries: Retries after the first attempt.
-        session: A `requests.Session` to use for every thread instead of our own.
+        timeout: Default per-attempt timeout, seconds or (connect, read).
+        deadline: Default overall budget of a call in seconds, or None.
+        max_retries: Default retries after the first attempt.
+        session: A `requests.Session` used for every request instead of our own pool.
         user_agent: Replaces the default user agent.
         error_parser: Reads the platform's error body.
+        converter: The cattrs converter replies are structured with.
+        idempotency_header: The header a platform reads idempotency keys from.
+        client_name: How messages name the client ("RunbeamClient").
         sleep: Waits between retries (injected by tests).
+        clock: Monotonic seconds (injected by tests).
     """
 
     def __init__(
@@ -172,199 +270,268 @@ class Transport:
         *,
         base_url: str,
         platform: str,
+        auth: Auth | None = None,
         headers: Mapping[str, str] | None = None,
+        secret_keys: Iterable[str] = (),
         secrets: Iterable[str] = (),
         timeout: Timeout = C.DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         max_retries: int = C.MAX_RETRIES,
         session: requests.Session | None = None,
         user_agent: str | None = None,
         error_parser: ErrorParser = parse_generic_error,
+        converter: cattrs.Converter = default_converter,
+        idempotency_header: str | None = None,
+        client_name: str = "client",
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise InvalidArgumentError(f"max_retries must be an int >= 0, got {max_retries!r}")
         setup_logging()
         self.base_url = base_url.rstrip("/")
+        self.origin = origin_of(self.base_url)
         self.platform = platform
+        self.auth = auth or Auth()
         self.timeout = check_timeout(timeout)
-        self.max_retries = max_retries
+        self.deadline = check_deadline(deadline)
+        self.max_retries = check_max_retries(max_retries)
         self.headers = {
             "User-Agent": user_agent or default_user_agent(platform),
             "Accept": "application/json",
-            **(headers or {}),
+            **_check_headers(headers or {}),
         }
+        self.redactor = Redactor(secret_keys)
         self.secrets = tuple(s for s in secrets if s)
         self.error_parser = error_parser
+        self.converter = converter
+        self.idempotency_header = idempotency_header
         self.sleep = sleep
-        self._shared_session = session
-        self._local = threading.local()
-        self._own_sessions: list[requests.Session] = []
-        self._lock = threading.Lock()
-
-    # -- sessions ---------------------------------------------------------------------
-
-    @property
-    def session(self) -> requests.Session:
-        """This thread's session."""
-        if self._shared_session is not None:
-            return self._shared_session
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            self._local.session = session
-            with self._lock:
-                self._own_sessions.append(session)
-        return session
+        self.clock = clock
+        self._pool = _SessionPool(session, client_name)
 
     def close(self) -> None:
-        """Close the sessions this transport created (a session passed in stays open)."""
-        with self._lock:
-            sessions, self._own_sessions = self._own_sessions, []
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+        """Close the sessions this transport opened (a session passed in stays open).
 
-    # -- public entry points ----------------------------------------------------------
-
-    @overload
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cast_to: type[T],
-        params: Mapping[str, Any] | None = ...,
-        json: Any = ...,
-        timeout: Timeout | None = ...,
-        extra_headers: Mapping[str, str] | None = ...,
-        secrets: Iterable[str] = ...,
-    ) -> T: ...
-
-    @overload
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cast_to: None = ...,
-        params: Mapping[str, Any] | None = ...,
-        json: Any = ...,
-        timeout: Timeout | None = ...,
-        extra_headers: Mapping[str, str] | None = ...,
-        secrets: Iterable[str] = ...,
-    ) -> Any: ...
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        cast_to: type[T] | None = None,
-        params: Mapping[str, Any] | None = None,
-        json: Any = _NO_BODY,
-        timeout: Timeout | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        secrets: Iterable[str] = (),
-    ) -> T | Any:
-        """Send a request and decode the JSON reply into `cast_to` (or plain JSON).
-
-        `path` is joined to the base URL unless it is absolute. `json` may hold attrs
-        models; they are sent with their wire names and without unset optional fields.
-        Omit `json` to send no body and no Content-Type. `secrets` are masked, like the
-        client's own credentials, wherever this call's traffic is logged or reported.
+        Every later call raises `ControlDeckError` instead of opening new sessions.
         """
-        extra = tuple(secrets)  # used twice below, so not left a one-shot iterator
-        response = self.send(
-            method, path, params=params, json=json, timeout=timeout,
-            extra_headers=extra_headers, secrets=extra,
-        )  # fmt: skip
-        return self.decode(response, cast_to, secrets=extra)
+        self._pool.close()
 
-    def send(
+    # -- building a call ----------------------------------------------------------------
+
+    def build(
         self,
         method: str,
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
-        json: Any = _NO_BODY,
-        timeout: Timeout | None = None,
+        json: Any = NOT_GIVEN,
+        body: RequestBody | None = None,
+        timeout: Timeout | NotGiven | None = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
         extra_headers: Mapping[str, str] | None = None,
-        stream: bool = False,
+        idempotency_key: str | bool | None = None,
+        auth: bool | Auth = True,
+        reply: ReplyKind = "json",
+        cast_to: Any = None,
+        unwrap: str | None = None,
         secrets: Iterable[str] = (),
-    ) -> requests.Response:
-        """Send with retries; return the 2xx response or raise the matching error."""
+        stream_idle: float | NotGiven | None = NOT_GIVEN,
+    ) -> RequestOptions:
+        """Validate a call's arguments into one `RequestOptions`; nothing is sent.
+
+        Args:
+            method: The HTTP method.
+            path: Joined to the base URL, unless absolute. An absolute URL on another
+                origin is sent without credentials.
+            params: Query parameters; None values are left out.
+            json: A JSON body (attrs models are sent with their wire names).
+            body: Any other body kind (see `_bodies`).
+            timeout: Per-attempt timeout (default: the client's). None is an error.
+            deadline: Overall budget in seconds, or None (default: the client's).
+            max_retries: Retries for this call (default: the client's).
+            extra_headers: Added to (and overriding) the client's headers.
+            idempotency_key: A key to send in the platform's idempotency header, or True
+                to generate one; the same key goes with every retry of the call.
+            auth: False sends no credentials; an `Auth` replaces the client's for this call.
+            reply: What the 2xx reply becomes.
+            cast_to: The type a JSON reply is structured into.
+            unwrap: Decode this key of the reply object (e.g. `"data"`).
+            secrets: Extra strings to mask for this call.
+            stream_idle: For `reply="stream"`: the longest wait for the next bytes
+                (None: no limit); the read part of `timeout` otherwise.
+        """
+        if json is not NOT_GIVEN and body is not None:
+            raise InvalidArgumentError("pass json= or body=, not both")
         method = method.upper()
-        headers = dict(self.headers)
-        if extra_headers:
-            headers.update(extra_headers)
-        _check_headers(headers)
-        extra = tuple(s for s in secrets if s)
-        body: bytes | None = None
-        if json is not _NO_BODY:
-            body = _json_dumps(unstructure(json))
-            headers["Content-Type"] = "application/json"
-        call = _Call(
+        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+        same_origin = origin_of(url) == self.origin
+        connect, read = self.timeout if isinstance(timeout, NotGiven) else check_timeout(timeout)
+        read_limit: float | None = read
+        if reply == "stream" and not isinstance(stream_idle, NotGiven):
+            read_limit = None if stream_idle is None else check_timeout(stream_idle)[1]
+        key: str | None = None
+        if idempotency_key is True:
+            key = str(uuid.uuid4())
+        elif isinstance(idempotency_key, str) and idempotency_key:
+            key = idempotency_key
+        elif idempotency_key not in (None, False):
+            raise InvalidArgumentError("idempotency_key must be a non-empty string or True")
+        if key is not None and not self.idempotency_header:
+            raise InvalidArgumentError(f"{self.platform} does not take idempotency keys")
+        return RequestOptions(
             method=method,
-            url=path if "://" in path else f"{self.base_url}/{path.lstrip('/')}",
+            url=url,
             params={k: v for k, v in (params or {}).items() if v is not None},
-            headers=headers,
-            body=body,
-            timeout=self.timeout if timeout is None else check_timeout(timeout),
-            stream=stream,
-            secrets=self.secrets + extra,
+            headers=_check_headers(extra_headers) if extra_headers is not None else {},
+            body=JsonBody(json, self.converter) if json is not NOT_GIVEN else body,
+            timeout=(connect, read_limit),
+            deadline=self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline),
+            max_retries=(
+                self.max_retries
+                if isinstance(max_retries, NotGiven)
+                else check_max_retries(max_retries)
+            ),
+            idempotency_key=key,
+            auth=auth,
+            same_origin=same_origin,
+            reply=reply,
+            cast_to=cast_to,
+            unwrap=unwrap,
+            secrets=self.secrets + tuple(s for s in secrets if s),
         )
 
-        attempt = 0
-        while True:
-            response = self._attempt(call, attempt)
-            if response is not None and response.status_code < 300:
-                return response
-            # `response` is None when the attempt failed but may be retried.
-            delay = self._retry_delay(method, response, attempt)
-            if delay is None:
-                assert response is not None  # connection errors raise inside _attempt
-                raise self.status_error(response, secrets=extra)
-            if response is not None:
-                response.close()
-            logger.info(
-                "retrying %s %s in %.2fs (retry %d of %d)",
-                method, call.url, delay, attempt + 1, self.max_retries,
-            )  # fmt: skip
-            self.sleep(delay)
-            attempt += 1
+    # -- public entry points ------------------------------------------------------------
 
-    # -- one attempt ------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """`build()` then `execute()`: send a call and return its decoded reply."""
+        return self.execute(self.build(method, path, **kwargs))
 
-    def _attempt(self, call: _Call, attempt: int) -> requests.Response | None:
-        """One try, following GET redirects. None means "failed, retry allowed"."""
-        method, url, timeout, secrets = call.method, call.url, call.timeout, call.secrets
-        retries_left = attempt < self.max_retries
-        started = time.monotonic()
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "request %s %s params=%s headers=%s body=%s",
-                method, url,
-                # Some platforms send credentials as query parameters (`?token=`).
-                redact_text(json.dumps(call.params, default=str), secrets),
-                redact_headers(call.headers),
-                excerpt(call.body, C.BODY_EXCERPT_CHARS, secrets),
-            )  # fmt: skip
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send a call and return the open 2xx response (for streams and downloads).
+
+        The caller closes the response. Non-2xx replies raise the typed error.
+        """
+        kwargs.setdefault("reply", "stream")
+        return self.send_options(self.build(method, path, **kwargs))
+
+    def execute(self, options: RequestOptions) -> Any:
+        """Send `options` with retries and decode the reply as `options.reply` says."""
+        response = self.send_options(options)
+        if options.reply == "stream":
+            return response
         try:
-            response = self._send_following_redirects(call)
-        except requests.exceptions.ConnectTimeout as exc:
-            # The request surely did not reach the server: safe to retry for any method.
-            if retries_left:
-                self._log_retryable(call, exc)
-                return None
-            raise APITimeoutError(
-                f"Timed out connecting to {_host(url)} after {_part(timeout, 0)}s "
-                f"({method} {url}). Is the server up and the base URL right?",
-                method=method,
-                url=url,
-            ) from exc
-        except requests.exceptions.ReadTimeout as exc:
-            self._read_timed_out(call, retries_left, exc)
+            return decode_reply(
+                response, options, self.redactor, self.converter, lambda: self.secrets_for(options)
+            )
+        finally:
+            response.close()
+
+    def secrets_for(self, options: RequestOptions) -> tuple[str, ...]:
+        """Every string to mask for this call now: its own, the client's, the live token's."""
+        hook = self._hook(options)
+        return options.secrets + (hook.secrets() if hook is not None else ())
+
+    def send_options(self, options: RequestOptions) -> requests.Response:
+        """Send with retries; return the 2xx response or raise the matching error."""
+        budget = Budget(options.deadline, self.clock)
+        hook = self._hook(options)
+        retries = 0
+        replayed = False
+        while True:
+            generation = hook.generation if hook is not None else 0
+            headers, credentials = self._attempt_headers(options, hook)
+            try:
+                response, moved_from = self._attempt(
+                    options, headers, credentials, budget.clip(options.timeout)
+                )
+            except _Failure as failure:
+                delay = backoff_delay(retries)
+                if (
+                    not failure.retryable
+                    or retries >= options.max_retries
+                    or not budget.allows_wait(delay)
+                ):
+                    self._raise_failure(options, failure, retries + 1, budget)
+                self._log_retry(options, delay, retries, str(self._cause(failure, options)))
+                self.sleep(delay)
+                retries += 1
+                continue
+            status = response.status_code
+            if status < 300:
+                return response
+            if (
+                status == 401
+                and hook is not None
+                and not replayed
+                and moved_from is None
+                and hook.handle_unauthorized(response, generation)
+            ):
+                replayed = True  # new credentials: replay once, not counted as a retry
+                response.close()
+                continue
+            maybe = (
+                retry_delay(response, retry_safe=options.retry_safe, retry_number=retries)
+                if retries < options.max_retries
+                else None
+            )
+            if maybe is None or not budget.allows_wait(maybe):
+                raise self._status_error(response, options, moved_from)
+            response.close()
+            self._log_retry(options, maybe, retries, f"HTTP {status}")
+            self.sleep(maybe)
+            retries += 1
+
+    # -- one attempt --------------------------------------------------------------------
+
+    def _hook(self, options: RequestOptions) -> Auth | None:
+        if options.auth is False or not options.same_origin:
             return None
+        return self.auth if options.auth is True else options.auth
+
+    def _attempt_headers(
+        self, options: RequestOptions, hook: Auth | None
+    ) -> tuple[dict[str, str], frozenset[str]]:
+        """This attempt's headers, and the names of those that carry credentials."""
+        headers = dict(self.headers)
+        credentials: frozenset[str] = frozenset()
+        if hook is not None:
+            added = hook.auth_headers()
+            headers.update(added)
+            credentials = frozenset(k.lower() for k in added)
+        elif options.auth is not False and not options.same_origin:
+            logger.info(
+                "%s %s is not on the client's origin: sent without credentials",
+                options.method,
+                short_url(options.url),
+            )
+        body = options.body
+        if body is not None and body.content_type:
+            headers["Content-Type"] = body.content_type
+        if options.idempotency_key is not None and self.idempotency_header:
+            headers[self.idempotency_header] = options.idempotency_key
+        headers.update(options.headers)
+        return headers, credentials
+
+    def _attempt(
+        self,
+        options: RequestOptions,
+        headers: dict[str, str],
+        credentials: frozenset[str],
+        timeout: tuple[float, float | None],
+    ) -> tuple[requests.Response, str | None]:
+        """One try, following GET redirects: the reply and the host it was redirected from
+        to another origin (None when it was not)."""
+        started = self.clock()
+        if logger.isEnabledFor(logging.DEBUG):
+            self._log_request(options, headers)
+        try:
+            response, moved_from = self._send_following_redirects(
+                options, headers, credentials, timeout
+            )
+        except requests.exceptions.ConnectTimeout as exc:
+            raise _Failure("connect-timeout", exc, retryable=True) from None
+        except requests.exceptions.ReadTimeout as exc:
+            raise _Failure("read-timeout", exc, retryable=options.retry_safe) from None
         except (
             requests.exceptions.ConnectionError,
             requests.exceptions.ChunkedEncodingError,
@@ -372,188 +539,163 @@ class Transport:
             # requests reports a stall or a drop *while reading the body* as a plain
             # ConnectionError (wrapping urllib3's ReadTimeoutError) or a ChunkedEncodingError.
             if exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError):
-                self._read_timed_out(call, retries_left, exc)
-                return None
+                raise _Failure("read-timeout", exc, retryable=options.retry_safe) from None
             reached = not _is_connect_failure(exc)
-            if retries_left and (not reached or method in C.IDEMPOTENT_METHODS):
-                self._log_retryable(call, exc)
-                return None
-            what = "connection dropped" if reached else "could not connect"
-            raise APIConnectionError(
-                f"{method} {url}: {what} ({_root_cause(exc, secrets)})", method=method, url=url
-            ) from exc
+            kind = "dropped" if reached else "connect"
+            raise _Failure(kind, exc, retryable=not reached or options.retry_safe) from None
         except requests.exceptions.RequestException as exc:
-            raise APIConnectionError(
-                f"{method} {url}: {_root_cause(exc, secrets)}", method=method, url=url
-            ) from exc
+            raise _Failure("other", exc, retryable=False) from None
         logger.info(
             "%s %s -> %d (%.0f ms)",
-            method, url, response.status_code, (time.monotonic() - started) * 1000,
-        )  # fmt: skip
-        if not call.stream and logger.isEnabledFor(logging.DEBUG):
+            options.method,
+            short_url(response.url),
+            response.status_code,
+            (self.clock() - started) * 1000,
+        )
+        if options.reply != "stream" and logger.isEnabledFor(logging.DEBUG):
             # Reading .content here is free: a non-streamed body is already in memory.
+            secrets = self.secrets_for(options)
             logger.debug(
                 "response headers=%s body=%s",
-                redact_headers(response.headers),
-                excerpt(response.content, C.BODY_EXCERPT_CHARS, secrets),
+                self.redactor.headers(response.headers),
+                self.redactor.excerpt(response.content, secrets),
             )
-        return response
+        return response, moved_from
 
-    def _read_timed_out(self, call: _Call, retries_left: bool, exc: Exception) -> None:
-        """Return when the read timeout may be retried (idempotent method), else raise."""
-        method, url, timeout = call.method, call.url, call.timeout
-        if retries_left and method in C.IDEMPOTENT_METHODS:
-            self._log_retryable(call, exc)
-            return
-        raise APITimeoutError(
-            f"{method} {url}: no reply within {_part(timeout, 1)}s (read timeout). "
-            "Pass timeout= to wait longer."
-            + ("" if method in C.IDEMPOTENT_METHODS else " Not retried: it may have run."),
-            method=method,
-            url=url,
-        ) from exc
-
-    def _log_retryable(self, call: _Call, exc: Exception) -> None:
-        logger.info("%s %s failed: %s", call.method, call.url, _root_cause(exc, call.secrets))
-
-    def _send_following_redirects(self, call: _Call) -> requests.Response:
-        session = self.session
-        method, url, params, headers = call.method, call.url, call.params, call.headers
-        first_origin = _origin(url)
-        for _ in range(C.MAX_REDIRECTS + 1):
-            response = session.request(
-                method,
-                url,
-                params=params,
-                data=call.body,
-                headers=headers,
-                timeout=call.timeout,
-                stream=call.stream,
-                allow_redirects=False,
-            )
-            location = response.headers.get("Location")
-            if response.status_code not in _REDIRECTS or method != "GET" or not location:
-                return response
-            response.close()
-            url = urljoin(response.url, location)
-            params = {}  # the Location carries its own query
-            if _origin(url) != first_origin:
-                # Never hand our credentials to another host.
-                headers = {k: v for k, v in headers.items() if k.lower() not in C.SECRET_HEADERS}
-                logger.info("redirected to another host; credentials not forwarded")
-        raise APIConnectionError(f"GET {url}: more than {C.MAX_REDIRECTS} redirects")
-
-    # -- retry policy -----------------------------------------------------------------
-
-    def _retry_delay(
-        self, method: str, response: requests.Response | None, attempt: int
-    ) -> float | None:
-        """Seconds to wait before the next try, or None when the error is final."""
-        if attempt >= self.max_retries:
-            return None
-        if response is None:
-            return backoff_delay(attempt)
-        status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        if retry_after is not None and retry_after > C.RETRY_AFTER_MAX:
-            return None  # longer than we wait on a caller's behalf: report it instead
-        idempotent = method in C.IDEMPOTENT_METHODS
-        if idempotent:
-            retryable = status in C.RETRY_STATUSES or status == 500
-        else:
-            # The server saw the request; retry only where it said to come back.
-            retryable = status in C.RETRY_AFTER_STATUSES and retry_after is not None
-        if not retryable:
-            return None
-        return retry_after if retry_after is not None else backoff_delay(attempt)
-
-    # -- replies ----------------------------------------------------------------------
-
-    def decode(
-        self, response: requests.Response, cast_to: type[T] | None, *, secrets: Iterable[str] = ()
-    ) -> T | Any:
-        """Decode a 2xx reply's JSON into `cast_to`; a non-JSON reply is a validation error.
-
-        Excerpts in errors have the client's secrets and this call's `secrets` masked.
-        """
-        secrets = self.secrets + tuple(secrets)
-        content = response.content
-        if cast_to is None and not content.strip():
-            return None
-        try:
-            data = json.loads(content)
-        except ValueError as exc:
-            kind = response.headers.get("Content-Type", "no content type")
-            raise ResponseValidationError(
-                f"{response.request.method} {_strip_query(response.url)}: expected a JSON reply, "
-                f"got {kind} ({len(content)} bytes)",
-                path="$",
-                status_code=response.status_code,
-                request_id=request_id_of(response),
-                body_excerpt=excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
-            ) from exc
-        if cast_to is None:
-            return data
-        return structure(
-            data,
-            cast_to,
-            error_context=lambda: {
-                "status_code": response.status_code,
-                "request_id": request_id_of(response),
-                "body_excerpt": excerpt(content, C.BODY_EXCERPT_CHARS, secrets),
-            },
+    def _log_request(self, options: RequestOptions, headers: Mapping[str, str]) -> None:
+        secrets = self.secrets_for(options)
+        body = options.body
+        logger.debug(
+            "request %s %s params=%s headers=%s body=%s",
+            options.method,
+            options.url,
+            # Some platforms send credentials as query parameters (`?token=`).
+            self.redactor.text(jsonlib.dumps(options.params, default=str), secrets),
+            self.redactor.headers(headers),
+            self.redactor.excerpt(body.describe(), secrets) if body is not None else "",
         )
 
-    def status_error(
-        self, response: requests.Response, *, secrets: Iterable[str] = ()
-    ) -> APIStatusError:
-        """The typed error for a non-2xx reply, with the platform's code and message.
+    def _send_following_redirects(
+        self,
+        options: RequestOptions,
+        headers: dict[str, str],
+        credentials: frozenset[str],
+        timeout: tuple[float, float | None],
+    ) -> tuple[requests.Response, str | None]:
+        method, url, params = options.method, options.url, options.params
+        body = options.body
+        moved_from: str | None = None
+        with self._pool.session() as session:
+            for _ in range(C.MAX_REDIRECTS + 1):
+                response = session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=body.payload() if body is not None else None,
+                    headers=headers,
+                    timeout=timeout,
+                    stream=options.reply == "stream",
+                    allow_redirects=False,
+                )
+                location = response.headers.get("Location")
+                if response.status_code not in _REDIRECTS or method != "GET" or not location:
+                    return response, moved_from
+                response.close()
+                target = urljoin(response.url, location)
+                params = {}  # the Location carries its own query
+                if moved_from is None and origin_of(target) != origin_of(url):
+                    # Never hand our credentials to another host.
+                    moved_from = urlsplit(url).netloc
+                    headers = {
+                        k: v
+                        for k, v in headers.items()
+                        if k.lower() not in C.SECRET_HEADERS and k.lower() not in credentials
+                    }
+                    logger.info(
+                        "redirected from %s to %s: credentials not forwarded",
+                        moved_from,
+                        urlsplit(target).netloc,
+                    )
+                url = target
+        raise APIConnectionError(
+            f"GET {short_url(url)}: more than {C.MAX_REDIRECTS} redirects",
+            method=method,
+            url=short_url(url),
+        )
 
-        Everything taken from the body (message, details, excerpt) has the client's
-        secrets and this call's `secrets` masked.
-        """
-        secrets = self.secrets + tuple(secrets)
-        status = response.status_code
-        body_text = response.content.decode("utf-8", errors="replace")
-        info = ErrorInfo()
-        try:
-            info = self.error_parser(json.loads(body_text))
-        except ValueError:
-            # Plain-text error bodies ("Change not found") are the message themselves.
-            if body_text.strip() and "<" not in body_text[:100] and len(body_text) <= 200:
-                info = ErrorInfo(message=body_text.strip())
-        except Exception:  # a parser must never hide the real error
-            logger.debug("error parser failed", exc_info=True)
-        method = response.request.method if response.request is not None else "?"
-        reason = response.reason or "error"
-        message = info.message or f"{reason} ({method} {_strip_query(response.url)})"
-        message = excerpt(message, C.BODY_EXCERPT_CHARS, secrets)
-        kwargs: dict[str, Any] = {
-            "status_code": status,
-            "request_id": request_id_of(response),
-            "code": info.code,
-            "body_excerpt": excerpt(body_text, C.BODY_EXCERPT_CHARS, secrets),
-            "response": response,
-            "details": redact_data(info.details, secrets),
-            "retry_after": parse_retry_after(response.headers.get("Retry-After")),
-        }
-        return error_class_for_status(status)(message, **kwargs)
+    # -- failures -----------------------------------------------------------------------
 
+    def _status_error(
+        self, response: requests.Response, options: RequestOptions, moved_from: str | None
+    ) -> Exception:
+        return status_error(
+            response,
+            options,
+            self.redactor,
+            self.error_parser,
+            self.secrets_for(options),  # the live token too, even if rotated mid-call
+            redirected_from=moved_from,
+        )
 
-def _json_dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    def _cause(self, failure: _Failure, options: RequestOptions) -> str:
+        """The innermost cause's text, one line, short, with secrets masked."""
+        seen: BaseException = failure.cause
+        while seen.__cause__ is not None or seen.__context__ is not None:
+            nxt = seen.__cause__ or seen.__context__
+            assert nxt is not None
+            seen = nxt
+        text = " ".join(str(seen).split()) or type(seen).__name__
+        text = self.redactor.text(text, self.secrets_for(options))
+        return text if len(text) <= 300 else text[:299] + "…"
 
+    def _raise_failure(
+        self, options: RequestOptions, failure: _Failure, attempts: int, budget: Budget
+    ) -> NoReturn:
+        method, url = options.method, short_url(options.url)
+        connect, read = options.timeout
+        cause = self._cause(failure, options)
+        if failure.kind == "connect-timeout":
+            what = f"timed out connecting to {urlsplit(options.url).netloc} after {connect:g}s"
+        elif failure.kind == "read-timeout":
+            what = f"no reply within {read:g}s (read timeout)"
+        elif failure.kind == "connect":
+            what = f"could not connect ({cause})"
+        elif failure.kind == "dropped":
+            what = f"connection dropped ({cause})"
+        else:
+            what = cause
+        tried = f"{attempts} attempt{'s' if attempts > 1 else ''} in {budget.elapsed():.1f}s"
+        remaining = budget.remaining()
+        if remaining is not None and remaining <= 0.001:
+            tried += f"; the {budget.seconds:g}s deadline ran out"
+        advice = ""
+        if failure.kind in ("connect-timeout", "read-timeout"):
+            advice = (
+                " Pass timeout= to wait longer per attempt, max_retries= to change how often "
+                "it retries, or deadline= to bound the whole call."
+            )
+        elif failure.kind == "connect":
+            advice = " Is the server up and the base URL right?"
+        if not failure.retryable and failure.kind in ("read-timeout", "dropped"):
+            advice += f" Not retried: {method} may have run on the server."
+        error = APITimeoutError if failure.kind.endswith("timeout") else APIConnectionError
+        raise error(
+            f"{method} {url}: {what} ({tried}).{advice}",
+            method=method,
+            url=url,
+            cause=failure.cause,
+        ) from None
 
-def _host(url: str) -> str:
-    return urlsplit(url).netloc
-
-
-def _strip_query(url: str) -> str:
-    return url.split("?", 1)[0]
-
-
-def _part(timeout: Timeout, index: int) -> float:
-    return timeout[index] if isinstance(timeout, tuple) else timeout
+    def _log_retry(self, options: RequestOptions, delay: float, retries: int, why: str) -> None:
+        logger.info(
+            "retrying %s %s in %.2fs after %s (retry %d of %d)",
+            options.method,
+            short_url(options.url),
+            delay,
+            why,
+            retries + 1,
+            options.max_retries,
+        )
 
 
 def _is_connect_failure(exc: requests.exceptions.RequestException) -> bool:
@@ -571,51 +713,13 @@ def _is_connect_failure(exc: requests.exceptions.RequestException) -> bool:
     )
 
 
-def _root_cause(exc: BaseException, secrets: Iterable[str] = ()) -> str:
-    """The innermost cause's text, short, with secrets masked (it can quote headers)."""
-    seen: BaseException = exc
-    while seen.__cause__ is not None or seen.__context__ is not None:
-        nxt = seen.__cause__ or seen.__context__
-        assert nxt is not None
-        seen = nxt
-    text = redact_text(str(seen) or type(seen).__name__, secrets)
-    return text if len(text) <= 300 else text[:299] + "…"
-
-
-def _check_headers(headers: Mapping[str, str]) -> None:
-    """Reject header values requests cannot send, naming the header but not its value."""
-    for name, value in headers.items():
-        if not isinstance(value, str):
-            raise InvalidArgumentError(
-                f"header {name!r} must be a string, got {type(value).__name__}"
-            )
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise InvalidArgumentError(
-                f"header {name!r} holds characters HTTP headers cannot carry (non-Latin-1)"
-            ) from None
-        if "\n" in value or "\r" in value:
-            raise InvalidArgumentError(f"header {name!r} holds a line break")
-
-
 _default_transport: Transport | None = None
 
 
-def get_json(
-    url: str,
-    *,
-    timeout: Timeout = 10.0,
-    headers: Mapping[str, str] | None = None,
-) -> Any:
-    """GET an absolute URL without credentials and return its decoded JSON.
+def get_json(url: str, *, timeout: Timeout = 10.0, headers: Mapping[str, str] | None = None) -> Any:
+    """GET an absolute URL without credentials and return its decoded JSON (JWKS fetches).
 
-    Used for public documents such as a JWKS. Retries and errors as for any request.
-
-    Raises:
-        APIStatusError: a non-2xx reply (the subclass matches the status).
-        APIConnectionError: the request failed on the network (`APITimeoutError` on timeout).
-        ResponseValidationError: the body is not JSON.
+    Deprecated inside the project: callers move to a `Transport` built on the user's session.
     """
     global _default_transport
     if _default_transport is None:

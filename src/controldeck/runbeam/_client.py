@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 from controldeck._core import _constants as C
-from controldeck._core._client import BaseClient
+from controldeck._core._auth import BearerAuth, check_token
+from controldeck._core._client import BaseClient, from_env
+from controldeck._core._logging import logger
+from controldeck._core._options import CallOptions, Timeout
 from controldeck._core._pagination import Page, laravel_page
-from controldeck._core._transport import Timeout
+from controldeck._core._transport import origin_of
 from controldeck._core._validate import (
-    from_env,
     path_segment,
     require_choice,
     require_str,
@@ -29,7 +31,6 @@ from controldeck._generated.runbeam import (
     BackendPage,
     BaseUrlResponse,
     Change,
-    ChangeEnvelope,
     ChangeFailedRequest,
     ChangePage,
     ChangeStatusResponse,
@@ -37,7 +38,6 @@ from controldeck._generated.runbeam import (
     Endpoint,
     EndpointPage,
     Gateway,
-    GatewayEnvelope,
     GatewayPage,
     MeshTokenRequest,
     MeshTokenResponse,
@@ -45,12 +45,10 @@ from controldeck._generated.runbeam import (
     PipelinePage,
     ResolveResourceResponse,
     Service,
-    ServiceEnvelope,
     ServicePage,
     StoreConfigRequest,
     StoreConfigResponse,
     Transform,
-    TransformEnvelope,
 )
 from controldeck.errors import (
     InvalidArgumentError,
@@ -59,12 +57,15 @@ from controldeck.errors import (
 )
 from controldeck.runbeam._refs import parse_reference
 
-__all__ = ["RunbeamClient", "transform_instructions"]
+__all__ = ["JoltSpec", "RunbeamClient", "transform_instructions"]
 
 BASE_URL_ENV = "RUNBEAM_BASE_URL"
 TOKEN_ENV = "RUNBEAM_TOKEN"
+# Wire keys masked in logs and errors besides the core's generic credential names.
+SECRET_KEYS = ("machine_token", "device_token", "jwt_secret")
 
-Headers = Mapping[str, str] | None
+JoltSpec: TypeAlias = list[dict[str, Any]] | dict[str, Any]
+"""A transform's decoded JOLT instructions: a list of operations (or one object)."""
 
 
 def _api_root(base_url: str) -> str:
@@ -72,27 +73,17 @@ def _api_root(base_url: str) -> str:
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InvalidArgumentError(
-            f"base_url must be an http(s) URL like https://runbeam.example/api, got {base_url!r}"
+            f"base_url must be an http(s) URL like https://runbeam.example/api, "
+            f"got {base_url[: C.MAX_ECHO]!r}"
         )
     path = parts.path.rstrip("/")
     return urlunsplit((parts.scheme, parts.netloc, path or "/api", "", ""))
 
 
-def _check_token(name: str, value: Any) -> str:
-    """A token that can go in an Authorization header: printable ASCII without whitespace."""
-    token = require_str(name, value)
-    if not (token.isascii() and token.isprintable()) or any(c.isspace() for c in token):
-        # Otherwise requests fails at send time with a message that quotes the header value.
-        raise InvalidArgumentError(
-            f"{name} contains whitespace, control or non-ASCII characters "
-            "(a trailing newline from a file or environment variable?)"
-        )
-    return token
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+def _check_page(page: int | None) -> dict[str, Any]:
+    if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
+        raise InvalidArgumentError(f"page must be an int >= 1, got {page!r:.40}")
+    return {"page": page}
 
 
 class RunbeamClient(BaseClient):
@@ -101,11 +92,16 @@ class RunbeamClient(BaseClient):
     `base_url` is the API root (`https://<host>/api`); a bare origin gets `/api` appended.
     Every request sends `Authorization: Bearer <token>`. Safe to share between threads.
 
+    Every method also takes the keyword arguments `timeout=` (seconds or `(connect, read)`
+    per attempt), `deadline=` (seconds for the whole call, retries included),
+    `max_retries=` and `extra_headers=` for that one call.
+
     Args:
         base_url: API root. Defaults to the `RUNBEAM_BASE_URL` environment variable.
         token: A user JWT, Sanctum token or gateway machine token. Defaults to
             `RUNBEAM_TOKEN`. Only `authorize_gateway` works without one.
-        timeout: Seconds, or (connect, read) seconds. Default (5, 60).
+        timeout: Seconds, or (connect, read) seconds, per attempt. Default (5, 60).
+        deadline: Seconds any one call may take across its retries. Default: no limit.
         max_retries: Retries for failures that are safe to retry. Default 2.
         session: A `requests.Session` to use (proxies, TLS settings) instead of our own.
         user_agent: Replaces `controldeck/<version> python/<x.y> runbeam`.
@@ -129,6 +125,7 @@ class RunbeamClient(BaseClient):
         token: str | None = None,
         *,
         timeout: Timeout = C.DEFAULT_TIMEOUT,
+        deadline: float | None = None,
         max_retries: int = C.MAX_RETRIES,
         session: requests.Session | None = None,
         user_agent: str | None = None,
@@ -140,57 +137,31 @@ class RunbeamClient(BaseClient):
                 "(the API root, e.g. https://runbeam.example/api)"
             )
         self._token = from_env(token, TOKEN_ENV)
-        if self._token is not None:
-            _check_token("token", self._token)
-        self._options: dict[str, Any] = {
-            "timeout": timeout,  # Transport validates it
-            "max_retries": max_retries,
-            "session": session,
-            "user_agent": user_agent,
-        }
         super().__init__(
             base_url=_api_root(resolved),
-            headers={"Authorization": f"Bearer {self._token}"} if self._token else None,
-            secrets=(self._token,) if self._token else (),
-            **self._options,
+            copy_args={
+                "base_url": base_url,
+                "token": token,
+                "timeout": timeout,
+                "deadline": deadline,
+                "max_retries": max_retries,
+                "session": session,
+                "user_agent": user_agent,
+            },
+            auth=BearerAuth(
+                self._token, missing=f"pass token= to RunbeamClient or set {TOKEN_ENV}"
+            ),
+            secret_keys=SECRET_KEYS,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            session=session,
+            user_agent=user_agent,
         )
 
-    # -- helpers ------------------------------------------------------------------------
-
-    def _require_token(self) -> None:
-        if not self._token:
-            raise InvalidArgumentError(
-                f"This call needs a token: pass token= to RunbeamClient or set {TOKEN_ENV}"
-            )
-
-    def _get(self, path: str, cast_to: type[Any], timeout: Timeout | None, headers: Headers) -> Any:
-        self._require_token()
-        return self._transport.request(
-            "GET", path, cast_to=cast_to, timeout=timeout, extra_headers=headers
-        )
-
-    def _post(
-        self,
-        path: str,
-        cast_to: type[Any],
-        body: Any,
-        timeout: Timeout | None,
-        headers: Headers,
-    ) -> Any:
-        self._require_token()
-        return self._transport.request(
-            "POST", path, cast_to=cast_to, json=body, timeout=timeout, extra_headers=headers
-        )
-
-    def _page(self, path: str, envelope: type[Any], page: int | None, timeout: Timeout | None,
-              headers: Headers) -> Page[Any]:  # fmt: skip
-        self._require_token()
-        if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 1):
-            raise InvalidArgumentError(f"page must be an int >= 1, got {page!r}")
-        return laravel_page(
-            self._transport, path, envelope, params={"page": page}, timeout=timeout,
-            extra_headers=headers,
-        )  # fmt: skip
+    def _list(self, path: str, envelope: type[Any], page: int | None,
+              options: CallOptions) -> Page[Any]:  # fmt: skip
+        return self._page(path, envelope, laravel_page, params=_check_page(page), **options)
 
     # -- gateway authorization ------------------------------------------------------------
 
@@ -201,22 +172,19 @@ class RunbeamClient(BaseClient):
         *,
         machine_public_key: str | None = None,
         metadata: Sequence[str] | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        **options: Unpack[CallOptions],
     ) -> AuthorizeResponse:
         """Exchange a user token for a gateway's 30-day machine token.
 
         The server creates the gateway when the code is new. The user token is sent as the
         Bearer token and in the body, as the server expects; omitted optionals are left out
-        of the body (not sent as null).
+        of the body (not sent as null). Works on a client without a token.
 
         Args:
             user_token: A user JWT or Sanctum token (`1|abc...`).
             gateway_code: The gateway instance's code (at most 255 characters).
             machine_public_key: The gateway's public key, if it has one.
             metadata: Free-form strings such as `"version:1.0"`.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             The machine token (redacted in repr), its expiry, the gateway and abilities.
@@ -231,7 +199,7 @@ class RunbeamClient(BaseClient):
             >>> auth = client.authorize_gateway(user_jwt, "my-gateway", metadata=["version:1.0"])
             >>> machine = RunbeamClient(client.base_url, token=auth.machine_token)
         """
-        _check_token("user_token", user_token)
+        check_token("user_token", user_token)
         require_str("gateway_code", gateway_code)
         if len(gateway_code) > 255:
             raise InvalidArgumentError("gateway_code must be at most 255 characters")
@@ -249,28 +217,25 @@ class RunbeamClient(BaseClient):
             machine_public_key=machine_public_key,
             metadata=list(metadata) if metadata is not None else None,
         )
-        headers = {**(extra_headers or {}), "Authorization": f"Bearer {user_token}"}
-        result: AuthorizeResponse = self._transport.request(
-            "POST", "/harmony/authorize", cast_to=AuthorizeResponse, json=body,
-            timeout=timeout, extra_headers=headers, secrets=(user_token,),
-        )  # fmt: skip
-        return result
+        return self._call(
+            "POST",
+            "/harmony/authorize",
+            AuthorizeResponse,
+            json=body,
+            auth=BearerAuth(user_token),
+            secrets=(user_token,),
+            **options,
+        )
 
     # -- change management ----------------------------------------------------------------
 
     def list_changes(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Change]:
         """List every change the token can see (admin view; gateways use the per-gateway list).
 
         Args:
             page: Start at this page (1-based). Iterating the result walks all later pages.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             A lazy `Page[Change]`.
@@ -279,23 +244,16 @@ class RunbeamClient(BaseClient):
             >>> for change in client.list_changes():
             ...     print(change.id, change.status)
         """
-        return self._page("/harmony/changes", ChangePage, page, timeout, extra_headers)
+        return self._list("/harmony/changes", ChangePage, page, options)
 
     def list_changes_for_gateway(
-        self,
-        gateway_id: str,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, gateway_id: str, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Change]:
         """List one gateway's changes: what a gateway polls for new configuration.
 
         Args:
             gateway_id: The gateway's id.
             page: Start at this page (1-based).
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             A lazy `Page[Change]` (list items may omit `toml_config`; use `get_change`).
@@ -308,17 +266,13 @@ class RunbeamClient(BaseClient):
             ...            if c.status == "pending"]
         """
         segment = path_segment("gateway_id", gateway_id)
-        return self._page(f"/harmony/changes/{segment}", ChangePage, page, timeout, extra_headers)
+        return self._list(f"/harmony/changes/{segment}", ChangePage, page, options)
 
-    def get_change(
-        self, change_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
-    ) -> Change:
+    def get_change(self, change_id: str, **options: Unpack[CallOptions]) -> Change:
         """Fetch one change with its TOML configuration.
 
         Args:
             change_id: The change's id.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             The change, including `toml_config`.
@@ -332,17 +286,10 @@ class RunbeamClient(BaseClient):
             '[proxy]\\nid = "test"\\n'
         """
         segment = path_segment("change_id", change_id)
-        envelope: ChangeEnvelope = self._get(
-            f"/harmony/change/{segment}", ChangeEnvelope, timeout, extra_headers
-        )
-        return envelope.data
+        return self._get(f"/harmony/change/{segment}", Change, unwrap="data", **options)
 
     def acknowledge_changes(
-        self,
-        change_ids: Sequence[str],
-        *,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, change_ids: Sequence[str], **options: Unpack[CallOptions]
     ) -> AcknowledgeChangesResponse:
         """Acknowledge received changes (pending → acknowledged).
 
@@ -350,8 +297,6 @@ class RunbeamClient(BaseClient):
 
         Args:
             change_ids: One or more change ids.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `acknowledged` and `failed` id lists.
@@ -363,23 +308,18 @@ class RunbeamClient(BaseClient):
             >>> client.acknowledge_changes(["change-1", "change-2"]).failed
             []
         """
-        ids = require_str_list("change_ids", change_ids)
-        body = AcknowledgeChangesRequest(change_ids=ids)
-        result: AcknowledgeChangesResponse = self._post(
-            "/harmony/changes/acknowledge", AcknowledgeChangesResponse, body, timeout,
-            extra_headers,
-        )  # fmt: skip
-        return result
+        body = AcknowledgeChangesRequest(change_ids=require_str_list("change_ids", change_ids))
+        return self._post(
+            "/harmony/changes/acknowledge", AcknowledgeChangesResponse, json=body, **options
+        )
 
     def mark_change_applied(
-        self, change_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+        self, change_id: str, **options: Unpack[CallOptions]
     ) -> ChangeStatusResponse:
         """Report that a change was applied (sent with no body).
 
         Args:
             change_id: The change's id.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `success` and the server's `message`.
@@ -393,12 +333,7 @@ class RunbeamClient(BaseClient):
             'Change marked as applied'
         """
         segment = path_segment("change_id", change_id)
-        self._require_token()
-        result: ChangeStatusResponse = self._transport.request(
-            "POST", f"/harmony/change/{segment}/applied", cast_to=ChangeStatusResponse,
-            timeout=timeout, extra_headers=extra_headers,
-        )  # fmt: skip
-        return result
+        return self._post(f"/harmony/change/{segment}/applied", ChangeStatusResponse, **options)
 
     def mark_change_failed(
         self,
@@ -406,8 +341,7 @@ class RunbeamClient(BaseClient):
         error: str,
         *,
         details: Sequence[str] | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        **options: Unpack[CallOptions],
     ) -> ChangeStatusResponse:
         """Report that applying a change failed.
 
@@ -415,8 +349,6 @@ class RunbeamClient(BaseClient):
             change_id: The change's id.
             error: What went wrong, in one line.
             details: Further lines (left out of the body when None).
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `success` and the server's `message`.
@@ -435,11 +367,9 @@ class RunbeamClient(BaseClient):
         if details is not None:
             details = require_str_list("details", details, allow_empty=True)
         body = ChangeFailedRequest(error=error, details=list(details) if details else details)
-        result: ChangeStatusResponse = self._post(
-            f"/harmony/change/{segment}/failed", ChangeStatusResponse, body, timeout,
-            extra_headers,
-        )  # fmt: skip
-        return result
+        return self._post(
+            f"/harmony/change/{segment}/failed", ChangeStatusResponse, json=body, **options
+        )
 
     def store_config(
         self,
@@ -447,8 +377,7 @@ class RunbeamClient(BaseClient):
         config: str,
         *,
         id: str | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        **options: Unpack[CallOptions],
     ) -> StoreConfigResponse:
         """Push a TOML configuration into Runbeam Cloud (creates a change for the gateway).
 
@@ -456,8 +385,6 @@ class RunbeamClient(BaseClient):
             config_type: One of `gateway`, `pipeline`, `transform`, `mesh`.
             config: The TOML text.
             id: The existing object to update; omit to create a new one.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `success`, `message` and `data` (`id`, `type`, `action`: created or updated).
@@ -474,19 +401,12 @@ class RunbeamClient(BaseClient):
         if id is not None:
             require_str("id", id)
         body = StoreConfigRequest(type=ConfigType(kind), config=config, id=id)
-        result: StoreConfigResponse = self._post(
-            "/harmony/update", StoreConfigResponse, body, timeout, extra_headers
-        )
-        return result
+        return self._post("/harmony/update", StoreConfigResponse, json=body, **options)
 
     # -- resources ------------------------------------------------------------------------
 
     def list_gateways(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Gateway]:
         """List the team's gateways.
 
@@ -494,12 +414,13 @@ class RunbeamClient(BaseClient):
             >>> [g.code for g in client.list_gateways()]
             ['my-gateway', ...]
         """
-        return self._page("/gateways", GatewayPage, page, timeout, extra_headers)
+        return self._list("/gateways", GatewayPage, page, options)
 
-    def get_gateway(
-        self, gateway_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
-    ) -> Gateway:
+    def get_gateway(self, gateway_id: str, **options: Unpack[CallOptions]) -> Gateway:
         """Fetch one gateway by id or by code.
+
+        Args:
+            gateway_id: The gateway's id, or its code.
 
         Raises:
             InvalidArgumentError: `gateway_id` is empty.
@@ -510,17 +431,10 @@ class RunbeamClient(BaseClient):
             'My Gateway'
         """
         segment = path_segment("gateway_id", gateway_id)
-        envelope: GatewayEnvelope = self._get(
-            f"/gateways/{segment}", GatewayEnvelope, timeout, extra_headers
-        )
-        return envelope.data
+        return self._get(f"/gateways/{segment}", Gateway, unwrap="data", **options)
 
     def list_services(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Service]:
         """List services.
 
@@ -528,11 +442,9 @@ class RunbeamClient(BaseClient):
             >>> next(iter(client.list_services())).name
             'API Service'
         """
-        return self._page("/services", ServicePage, page, timeout, extra_headers)
+        return self._list("/services", ServicePage, page, options)
 
-    def get_service(
-        self, service_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
-    ) -> Service:
+    def get_service(self, service_id: str, **options: Unpack[CallOptions]) -> Service:
         """Fetch one service.
 
         Raises:
@@ -544,17 +456,10 @@ class RunbeamClient(BaseClient):
             'gateway-123'
         """
         segment = path_segment("service_id", service_id)
-        envelope: ServiceEnvelope = self._get(
-            f"/services/{segment}", ServiceEnvelope, timeout, extra_headers
-        )
-        return envelope.data
+        return self._get(f"/services/{segment}", Service, unwrap="data", **options)
 
     def list_endpoints(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Endpoint]:
         """List endpoints.
 
@@ -562,14 +467,10 @@ class RunbeamClient(BaseClient):
             >>> [e.path for e in client.list_endpoints()]
             ['/api/users', ...]
         """
-        return self._page("/endpoints", EndpointPage, page, timeout, extra_headers)
+        return self._list("/endpoints", EndpointPage, page, options)
 
     def list_backends(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Backend]:
         """List backends.
 
@@ -577,14 +478,10 @@ class RunbeamClient(BaseClient):
             >>> [b.url for b in client.list_backends()]
             ['https://api.example.com', ...]
         """
-        return self._page("/backends", BackendPage, page, timeout, extra_headers)
+        return self._list("/backends", BackendPage, page, options)
 
     def list_pipelines(
-        self,
-        *,
-        page: int | None = None,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, *, page: int | None = None, **options: Unpack[CallOptions]
     ) -> Page[Pipeline]:
         """List pipelines.
 
@@ -592,11 +489,9 @@ class RunbeamClient(BaseClient):
             >>> [p.code for p in client.list_pipelines()]
             ['main-pipeline', ...]
         """
-        return self._page("/pipelines", PipelinePage, page, timeout, extra_headers)
+        return self._list("/pipelines", PipelinePage, page, options)
 
-    def get_transform(
-        self, transform_id: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
-    ) -> Transform:
+    def get_transform(self, transform_id: str, **options: Unpack[CallOptions]) -> Transform:
         """Fetch one transform; `transform_instructions()` parses its JOLT spec.
 
         Raises:
@@ -609,16 +504,11 @@ class RunbeamClient(BaseClient):
             [{'operation': 'shift', 'spec': {...}}]
         """
         segment = path_segment("transform_id", transform_id)
-        envelope: TransformEnvelope = self._get(
-            f"/transforms/{segment}", TransformEnvelope, timeout, extra_headers
-        )
-        return envelope.data
+        return self._get(f"/transforms/{segment}", Transform, unwrap="data", **options)
 
     # -- discovery ------------------------------------------------------------------------
 
-    def get_base_url(
-        self, *, timeout: Timeout | None = None, extra_headers: Headers = None
-    ) -> BaseUrlResponse:
+    def get_base_url(self, **options: Unpack[CallOptions]) -> BaseUrlResponse:
         """Ask the server for its API base URL (service discovery).
 
         Tries `<api root>/harmony/base-url`; on a 404 or a reply that is not JSON, tries
@@ -629,47 +519,55 @@ class RunbeamClient(BaseClient):
             'https://runbeam.example/api'
         """
         try:
-            result: BaseUrlResponse = self._get(
-                "/harmony/base-url", BaseUrlResponse, timeout, extra_headers
-            )
-            return result
+            return self._get("/harmony/base-url", BaseUrlResponse, **options)
         except (NotFoundError, ResponseValidationError):
-            fallback = f"{_origin(self.base_url)}/harmony/base-url"
-            result = self._get(fallback, BaseUrlResponse, timeout, extra_headers)
-            return result
+            scheme, host = origin_of(self.base_url)
+            return self._get(f"{scheme}://{host}/harmony/base-url", BaseUrlResponse, **options)
 
     def discover_base_url(
-        self, *, timeout: Timeout | None = None, extra_headers: Headers = None
+        self, *, trust_new_host: bool = False, **options: Unpack[CallOptions]
     ) -> RunbeamClient:
         """A new client on the URL the server names (`full_url`, else `base_url`).
 
-        The new client keeps this client's token and options; this one stays open.
+        The new client keeps this client's options. It keeps the token only when the
+        discovered URL is on this client's own origin, or when you pass
+        `trust_new_host=True`: a reply naming another host never receives the token by
+        itself. This client stays open.
+
+        Args:
+            trust_new_host: Hand the token to a discovered URL on another origin too.
+
+        Raises:
+            ResponseValidationError: The server named something that is not an http(s) URL.
 
         Example:
             >>> client = RunbeamClient("https://runbeam.example", token=t).discover_base_url()
         """
-        found = self.get_base_url(timeout=timeout, extra_headers=extra_headers)
+        found = self.get_base_url(**options)
         url, field = (
             (found.full_url, "full_url") if found.full_url else (found.base_url, "base_url")
         )
         try:
-            _api_root(url)
+            root = _api_root(url)
         except InvalidArgumentError as exc:
             raise ResponseValidationError(
-                f"Base-URL discovery returned {field}={url!r}, which is not an http(s) URL",
+                f"Base-URL discovery returned {field}={url[: C.MAX_ECHO]!r}, "
+                "which is not an http(s) URL",
                 path=f"$.{field}",
             ) from exc
-        return RunbeamClient(url, self._token, **self._options)
+        keep = trust_new_host or origin_of(root) == origin_of(self.base_url)
+        if not keep and self._token is not None:
+            logger.info(
+                "discovered %s on another host: the new client has no token "
+                "(pass trust_new_host=True to keep it)",
+                origin_of(root)[1],
+            )
+        return self.copy(base_url=root, token=self._token if keep else None)
 
     # -- mesh -----------------------------------------------------------------------------
 
     def request_mesh_token(
-        self,
-        mesh_id: str,
-        destination_url: str,
-        *,
-        timeout: Timeout | None = None,
-        extra_headers: Headers = None,
+        self, mesh_id: str, destination_url: str, **options: Unpack[CallOptions]
     ) -> MeshTokenResponse:
         """Get a short-lived (5 minute) mesh JWT for a call to another gateway.
 
@@ -678,8 +576,6 @@ class RunbeamClient(BaseClient):
         Args:
             mesh_id: The mesh's id.
             destination_url: The full URL to be called (path and query pass unchanged).
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `token` (redacted in repr), `expires_at`, `mesh_id`.
@@ -694,13 +590,10 @@ class RunbeamClient(BaseClient):
         require_str("mesh_id", mesh_id)
         require_str("destination_url", destination_url)
         body = MeshTokenRequest(mesh_id=mesh_id, destination_url=destination_url)
-        result: MeshTokenResponse = self._post(
-            "/harmony/mesh/token", MeshTokenResponse, body, timeout, extra_headers
-        )
-        return result
+        return self._post("/harmony/mesh/token", MeshTokenResponse, json=body, **options)
 
     def resolve_reference(
-        self, ref: str, *, timeout: Timeout | None = None, extra_headers: Headers = None
+        self, ref: str, **options: Unpack[CallOptions]
     ) -> ResolveResourceResponse:
         """Resolve a resource reference such as `runbeam.acme.ingress.name.patient_api`.
 
@@ -710,8 +603,6 @@ class RunbeamClient(BaseClient):
         Args:
             ref: `{provider}.name.{name}`, `{provider}.id.{id}`, `{provider}.{team}.id.{id}`
                 or `{provider}.{team}.{type}.name|id.{value}`.
-            timeout: Overrides the client's timeout for this call.
-            extra_headers: Sent in addition to the client's headers.
 
         Returns:
             `data` (the resource) and `meta` (`provider`, `resolved_at`).
@@ -727,23 +618,21 @@ class RunbeamClient(BaseClient):
         parse_reference(ref, allow_local=False)
         # Percent-encode every byte but A-Z a-z 0-9 - . _ ~, exactly as upstream does.
         path = f"/harmony/resources/resolve?ref={quote(ref, safe='')}"
-        result: ResolveResourceResponse = self._get(
-            path, ResolveResourceResponse, timeout, extra_headers
-        )
-        return result
+        return self._get(path, ResolveResourceResponse, **options)
 
 
-def transform_instructions(transform: Transform) -> Any:
+def transform_instructions(transform: Transform) -> JoltSpec | None:
     """Parse a transform's JOLT instructions (a JSON string on the wire) into Python data.
 
     Args:
         transform: A transform from `get_transform`.
 
     Returns:
-        The decoded JOLT spec (usually a list of operations), or None if it has none.
+        The decoded JOLT spec (a list of operations, or one object), or None if it has none.
 
     Raises:
-        ResponseValidationError: The instructions are not valid JSON.
+        ResponseValidationError: The instructions are not valid JSON, or not an array or
+            object.
 
     Example:
         >>> transform_instructions(client.get_transform("transform-123"))[0]["operation"]
@@ -752,12 +641,19 @@ def transform_instructions(transform: Transform) -> Any:
     options = transform.options
     if options is None or options.instructions is None:
         return None
+    cause: ValueError | None = None
     try:
-        return json.loads(options.instructions)
+        spec = json.loads(options.instructions)
     except ValueError as exc:
-        raise ResponseValidationError(
-            f"Transform {transform.id or transform.code!r} has instructions that are not "
-            f"valid JSON: {exc}",
-            path="$.data.options.instructions",
-            body_excerpt=options.instructions[: C.BODY_EXCERPT_CHARS],
-        ) from exc
+        problem, cause = f"not valid JSON: {exc}", exc
+    else:
+        if isinstance(spec, dict) or (
+            isinstance(spec, list) and all(isinstance(op, dict) for op in spec)
+        ):
+            return spec
+        problem = f"a JSON {type(spec).__name__}, not an array of operations"
+    raise ResponseValidationError(
+        f"Transform {transform.id or transform.code!r} has instructions that are {problem}",
+        path="$.data.options.instructions",
+        body_excerpt=options.instructions[: C.BODY_EXCERPT_CHARS],
+    ) from cause

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from controldeck._core._transport import Timeout, check_timeout, get_json
+from controldeck._core._options import Timeout
+from controldeck._core._transport import check_timeout, get_json
 from controldeck.errors import (
     APIStatusError,
     ControlDeckError,
