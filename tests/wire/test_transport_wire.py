@@ -171,6 +171,31 @@ def test_read_timeout_post_is_not_retried(
     assert "Not retried: POST may have run on the server" in str(info.value)
 
 
+def test_a_silent_server_is_bounded_by_the_deadline(
+    make_transport: Callable[..., Transport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Defect: a server that accepts and never answers held a default GET for ~181 s
+    # (3 attempts x 60 s) and the message said only "Pass timeout= to wait longer".
+    monkeypatch.setattr("random.uniform", lambda a, b: b)  # backoffs 0.5, 1, 2 s
+    with Server([HANG]) as server:
+        transport = make_transport(
+            server.base_url, timeout=(1.0, 0.15), max_retries=10, sleep=lambda s: None
+        )
+        with pytest.raises(APITimeoutError) as info:
+            transport.request("GET", "/slow", deadline=0.4)
+        with pytest.raises(APITimeoutError) as spent:
+            transport.request("GET", "/slow", deadline=2.0)
+    text = str(info.value)
+    assert "no reply within 0.15s (read timeout) (1 attempt in" in text
+    # The first backoff (0.5 s) does not fit in what is left of 0.4 s.
+    assert "the 0.4s deadline leaves no time for another attempt" in text
+    assert "max_retries=" in text and "deadline=" in text and "timeout=" in text
+    # 0.15 s attempts with backoffs of 0.5 and 1 s in between: the third backoff
+    # (2 s) would pass the 2 s deadline, so 3 attempts instead of 11.
+    assert "(3 attempts in" in str(spent.value)
+    assert len(server.requests) == 4
+
+
 def test_per_call_timeout_overrides_the_default(
     make_transport: Callable[..., Transport], sleeps: Sleeps
 ) -> None:

@@ -446,12 +446,10 @@ class Transport:
                 )
             except _Failure as failure:
                 delay = backoff_delay(retries)
-                if (
-                    not failure.retryable
-                    or retries >= options.max_retries
-                    or not budget.allows_wait(delay)
-                ):
+                if not failure.retryable or retries >= options.max_retries:
                     self._raise_failure(options, failure, retries + 1, budget)
+                if not budget.allows_wait(delay):
+                    self._raise_failure(options, failure, retries + 1, budget, out_of_time=True)
                 self._log_retry(options, delay, retries, str(self._cause(failure, options)))
                 self.sleep(delay)
                 retries += 1
@@ -649,7 +647,13 @@ class Transport:
         return text if len(text) <= 300 else text[:299] + "…"
 
     def _raise_failure(
-        self, options: RequestOptions, failure: _Failure, attempts: int, budget: Budget
+        self,
+        options: RequestOptions,
+        failure: _Failure,
+        attempts: int,
+        budget: Budget,
+        *,
+        out_of_time: bool = False,
     ) -> NoReturn:
         method, url = options.method, short_url(options.url)
         connect, read = options.timeout
@@ -668,6 +672,8 @@ class Transport:
         remaining = budget.remaining()
         if remaining is not None and remaining <= 0.001:
             tried += f"; the {budget.seconds:g}s deadline ran out"
+        elif out_of_time:
+            tried += f"; the {budget.seconds:g}s deadline leaves no time for another attempt"
         advice = ""
         if failure.kind in ("connect-timeout", "read-timeout"):
             advice = (
