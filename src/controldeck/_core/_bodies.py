@@ -493,7 +493,7 @@ class BodyReader:
         return self._length
 
     def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (all that is left when negative); `b""` at the end.
+        """Up to `size` bytes, at most one block (all that is left when negative); `b""` at the end.
 
         Args:
             size: The most bytes to return.
@@ -509,6 +509,7 @@ class BodyReader:
         """
         if size < 0:
             return b"".join(iter(lambda: self.read(BLOCK_SIZE), b""))
+        size = min(size, BLOCK_SIZE)
         while size and self._index < len(self._items):
             item = self._items[self._index]
             if isinstance(item, bytes):
@@ -575,7 +576,8 @@ def _file_span(what: str, path: object) -> _FileSpan:
 
 def _open_span(span: _FileSpan) -> IO[bytes]:
     try:
-        file = open(span.path, "rb")  # noqa: SIM115 - the reader owns and closes it
+        # Unbuffered: the reader already asks for whole blocks, and a buffer would copy them.
+        file = open(span.path, "rb", buffering=0)  # noqa: SIM115 - the reader closes it
     except OSError as exc:
         raise InvalidArgumentError(f"cannot open {span.path!r}: {exc.strerror}") from None
     size = os.fstat(file.fileno()).st_size
