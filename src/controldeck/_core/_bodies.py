@@ -535,7 +535,11 @@ class BodyReader:
         return iter(lambda: self.read(BLOCK_SIZE), b"")
 
     def close(self) -> None:
-        """Close every file this reader opened."""
+        """Close every file this reader opened (again is harmless).
+
+        Example:
+            >>> reader.close()
+        """
         for file in self._files:
             file.close()
 

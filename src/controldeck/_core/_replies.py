@@ -29,10 +29,27 @@ __all__ = ["Download", "Writable", "read_bytes", "read_text"]
 
 
 class Writable(Protocol):
-    """A binary file-like object a download can be written to."""
+    """A binary file-like object a download can be written to.
+
+    Example:
+        >>> buffer = io.BytesIO()
+        >>> Download(buffer).save(response)
+        11
+    """
 
     def write(self, data: bytes, /) -> object:
-        """Write `data`."""
+        """Write `data`.
+
+        Args:
+            data: The next bytes of the body.
+
+        Returns:
+            Anything; it is ignored.
+
+        Example:
+            >>> buffer.write(b"hello")
+            5
+        """
 
 
 class Download:
@@ -142,7 +159,7 @@ def read_bytes(response: requests.Response) -> bytes:
         try:
             content = response.content
         except requests.RequestException as exc:
-            raise _read_error(response, exc, None) from exc
+            raise _read_error(response, exc) from exc
     expected = _expected_length(response)
     if expected is not None and len(content) < expected:
         raise _truncated(response, len(content), expected)
@@ -194,7 +211,7 @@ def _copy_body(response: requests.Response, file: Writable) -> int:
         try:
             chunk = next(chunks, None)
         except requests.RequestException as exc:
-            raise _read_error(response, exc, received) from exc
+            raise _read_error(response, exc) from exc
         if chunk is None:
             break
         file.write(chunk)
@@ -214,24 +231,22 @@ def _expected_length(response: requests.Response) -> int | None:
         return None
 
 
-def _read_error(
-    response: requests.Response, exc: requests.RequestException, received: int | None
-) -> APIConnectionError:
+def _read_error(response: requests.Response, exc: requests.RequestException) -> APIConnectionError:
+    # No byte count of our own here: urllib3 holds back a partly filled block when the
+    # read fails, so only its cause (IncompleteRead(600 bytes read, ...)) knows the figure.
     where = _where(response)
-    got = "" if received is None else f" after {received} bytes"
     if isinstance(exc, requests.Timeout) or (
         exc.args and isinstance(exc.args[0], urllib3.exceptions.ReadTimeoutError)
     ):
         return APITimeoutError(
-            f"{where}: the reply body stalled{got} (read timeout)",
+            f"{where}: the reply body stalled (read timeout)",
             method=_method(response),
             url=_url(response),
         )
     expected = _expected_length(response)
-    if received is not None and expected is not None:
-        got = f" after {received} of {expected} bytes"
+    before = "" if expected is None else f" before all {expected} bytes arrived"
     return APIConnectionError(
-        f"{where}: the reply body broke off{got} ({_cause(exc)})",
+        f"{where}: the reply body broke off{before} ({_cause(exc)})",
         method=_method(response),
         url=_url(response),
     )
