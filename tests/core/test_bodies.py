@@ -26,7 +26,7 @@ from controldeck._core._bodies import (
     charset_of,
     content_body,
 )
-from controldeck._core._replies import Download, read_bytes, read_text
+from controldeck._core._downloads import Download, read_bytes, read_text
 
 
 def _send_bytes(body: RequestBody) -> bytes:

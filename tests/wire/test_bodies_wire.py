@@ -26,7 +26,7 @@ from controldeck._core._bodies import (
     Part,
     RequestBody,
 )
-from controldeck._core._replies import Download, read_bytes, read_text
+from controldeck._core._downloads import Download, read_bytes, read_text
 from controldeck._core._transport import Transport
 from tests.wire.server import CLOSE, HANG, RESET, Server, response
 

@@ -37,7 +37,7 @@ The kinds, and what each sends as Content-Type:
 
 A `str` is always content, never a path: pass a `pathlib.Path` to send a file.
 
-Receiving a reply (`controldeck._core._replies`)
+Receiving a reply (`controldeck._core._downloads`)
 -----------------------------------------------
 The transport returns the 2xx `requests.Response`; the reply kind decides what is read:
 
