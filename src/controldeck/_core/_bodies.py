@@ -1,4 +1,4 @@
-"""Request bodies (JSON, raw content, files, multipart, forms); replies are in `_replies`.
+"""Request bodies (JSON, raw content, files, multipart, forms); replies are in `_downloads`.
 
 Sending a body
 --------------

@@ -20,8 +20,9 @@ import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
+from controldeck._core._bodies import RequestBody
 from controldeck._core._convert import converter as default_converter
-from controldeck._core._options import NOT_GIVEN, CallOptions, RequestBody, Timeout
+from controldeck._core._options import NOT_GIVEN, CallOptions, Timeout
 from controldeck._core._pagination import Page
 from controldeck._core._replies import ErrorParser, parse_generic_error
 from controldeck._core._transport import Transport

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict
 
 import attrs
 
@@ -22,13 +22,13 @@ from controldeck._core import _constants as C
 
 if TYPE_CHECKING:
     from controldeck._core._auth import Auth
+    from controldeck._core._bodies import RequestBody
 
 __all__ = [
     "NOT_GIVEN",
     "CallOptions",
     "NotGiven",
     "ReplyKind",
-    "RequestBody",
     "RequestOptions",
     "Timeout",
 ]
@@ -54,23 +54,6 @@ class NotGiven(enum.Enum):
 
 
 NOT_GIVEN: Final = NotGiven.NOT_GIVEN
-
-
-class RequestBody(Protocol):
-    """A request body, built once per call, able to produce a fresh payload per attempt."""
-
-    @property
-    def content_type(self) -> str | None:
-        """The Content-Type header to send (None: send none)."""
-        ...
-
-    def payload(self) -> bytes | IO[bytes]:
-        """The bytes to send for one attempt (a file-like object is read from its start)."""
-        ...
-
-    def describe(self) -> str:
-        """What a debug log line shows of the body (never file contents)."""
-        ...
 
 
 class CallOptions(TypedDict, total=False):

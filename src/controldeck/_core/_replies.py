@@ -15,6 +15,7 @@ import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._convert import structure
+from controldeck._core._downloads import read_bytes, read_text
 from controldeck._core._logging import logger
 from controldeck._core._options import RequestOptions
 from controldeck._core._redact import Redactor
@@ -146,9 +147,9 @@ def decode_reply(
     if kind == "none":
         return None
     if kind == "bytes":
-        return response.content
+        return read_bytes(response)
     if kind == "text":
-        return response.content.decode(response.encoding or "utf-8", errors="replace")
+        return read_text(response)
     content = response.content
     if options.cast_to is None and not content.strip():
         return None

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
@@ -28,13 +28,13 @@ import urllib3
 from controldeck import __version__
 from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
+from controldeck._core._bodies import JsonBody, RequestBody
 from controldeck._core._convert import converter as default_converter
 from controldeck._core._logging import logger, setup_logging
 from controldeck._core._options import (
     NOT_GIVEN,
     NotGiven,
     ReplyKind,
-    RequestBody,
     RequestOptions,
     Timeout,
 )
@@ -55,7 +55,6 @@ from controldeck.errors import (
 )
 
 __all__ = [
-    "JsonBody",
     "get_json",
     "Transport",
     "check_deadline",
@@ -158,23 +157,6 @@ def _check_headers(headers: Any) -> dict[str, str]:
         if "\n" in value or "\r" in value:
             raise InvalidArgumentError(f"header {name!r} holds a line break")
     return dict(headers)
-
-
-class JsonBody:
-    """A JSON request body, serialised once per call (compact, UTF-8)."""
-
-    content_type = "application/json"
-
-    def __init__(self, value: Any, converter: cattrs.Converter = default_converter) -> None:
-        self.data = jsonlib.dumps(
-            converter.unstructure(value), separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
-
-    def payload(self) -> bytes:
-        return self.data
-
-    def describe(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
 
 
 class _SessionPool:
@@ -383,7 +365,7 @@ class Transport:
             url=url,
             params={k: v for k, v in (params or {}).items() if v is not None},
             headers=_check_headers(extra_headers) if extra_headers is not None else {},
-            body=JsonBody(json, self.converter) if json is not NOT_GIVEN else body,
+            body=self._json_body(json) if json is not NOT_GIVEN else body,
             timeout=(connect, read_limit),
             deadline=self.deadline if isinstance(deadline, NotGiven) else check_deadline(deadline),
             max_retries=(
@@ -400,18 +382,25 @@ class Transport:
             secrets=self.secrets + tuple(s for s in secrets if s),
         )
 
+    def _json_body(self, value: Any) -> JsonBody:
+        data = self.converter.unstructure(value)
+        return JsonBody(jsonlib.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+
     # -- public entry points ------------------------------------------------------------
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """`build()` then `execute()`: send a call and return its decoded reply."""
         return self.execute(self.build(method, path, **kwargs))
 
-    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send a call and return the open 2xx response (for streams and downloads).
+    def send(
+        self, method: str, path: str, *, stream: bool = True, **kwargs: Any
+    ) -> requests.Response:
+        """Send a call and return the 2xx response itself (for streams and downloads).
 
-        The caller closes the response. Non-2xx replies raise the typed error.
+        With `stream=True` the body is left unread and the caller closes the response;
+        otherwise it is already read. Non-2xx replies raise the typed error.
         """
-        kwargs.setdefault("reply", "stream")
+        kwargs["reply"] = "stream" if stream else "bytes"
         return self.send_options(self.build(method, path, **kwargs))
 
     def execute(self, options: RequestOptions) -> Any:
@@ -570,7 +559,10 @@ class Transport:
             # Some platforms send credentials as query parameters (`?token=`).
             self.redactor.text(jsonlib.dumps(options.params, default=str), secrets),
             self.redactor.headers(headers),
-            self.redactor.excerpt(body.describe(), secrets) if body is not None else "",
+            # JSON is shown, masked; any other body only as a description (no file contents).
+            self.redactor.excerpt(body.content, secrets)
+            if isinstance(body, JsonBody)
+            else (body.describe() if body is not None else ""),
         )
 
     def _send_following_redirects(
@@ -585,16 +577,17 @@ class Transport:
         moved_from: str | None = None
         with self._pool.session() as session:
             for _ in range(C.MAX_REDIRECTS + 1):
-                response = session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=body.payload() if body is not None else None,
-                    headers=headers,
-                    timeout=timeout,
-                    stream=options.reply == "stream",
-                    allow_redirects=False,
-                )
+                with body.payload() if body is not None else nullcontext() as data:
+                    response = session.request(
+                        method,
+                        url,
+                        params=params,
+                        data=data,
+                        headers=headers,
+                        timeout=timeout,
+                        stream=options.reply == "stream",
+                        allow_redirects=False,
+                    )
                 location = response.headers.get("Location")
                 if response.status_code not in _REDIRECTS or method != "GET" or not location:
                     return response, moved_from
