@@ -18,6 +18,12 @@ RETRY_AFTER_MAX = 60.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 MAX_REDIRECTS = 5
+
+# wait_for: the poll interval is multiplied by WAIT_BACKOFF after every poll (1.0 = steady
+# polling, as the upstream SDKs do) and never grows past WAIT_MAX_INTERVAL seconds unless the
+# caller's own poll_interval is longer.
+WAIT_BACKOFF = 1.0
+WAIT_MAX_INTERVAL = 30.0
 BODY_EXCERPT_CHARS = 500
 # The most characters of a caller's argument (an id, a value) echoed in any message.
 MAX_ECHO = 100
