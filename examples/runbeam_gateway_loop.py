@@ -2,8 +2,8 @@
 
 1. A user signs in (here: the fake mints a JWT) and the gateway validates it against JWKS.
 2. The gateway trades the user token for a machine token and stores it encrypted.
-3. It polls its changes, acknowledges each, applies it (parses the TOML) and reports
-   applied or failed: the pending -> acknowledged -> applied/failed lifecycle.
+3. It polls its changes and, oldest first, acknowledges each, applies it (parses the TOML)
+   and reports applied or failed: the pending -> acknowledged -> applied/failed lifecycle.
 4. It pushes a config back, asks for a mesh token and resolves a resource reference.
 
 Run: `make demo`, or `.venv/bin/python examples/runbeam_gateway_loop.py`.
@@ -15,6 +15,7 @@ import tempfile
 import tomllib
 
 from controldeck.runbeam import (
+    ChangeStatus,
     MachineToken,
     RunbeamClient,
     load_machine_token,
@@ -49,25 +50,29 @@ def main() -> None:
 
         with RunbeamClient(fake.api_url, token=token.machine_token) as gateway:
             applied = failed = 0
-            # Oldest first, as Harmony applies them.
-            pending = [c for c in gateway.list_changes_for_gateway(token.gateway_id)]
-            for item in reversed(pending):
-                if item.status != "pending":
-                    continue
-                change = gateway.get_change(item.id)
-                gateway.acknowledge_changes([change.id])
+            # The list is newest first and may shift between pages: keep each id once, then
+            # apply the oldest first, as Harmony does.
+            pending = dict.fromkeys(
+                item.id
+                for item in gateway.list_changes_for_gateway(token.gateway_id)
+                if item.status == ChangeStatus.PENDING
+            )
+            for change_id in reversed(pending):
+                change = gateway.get_change(change_id)
+                if change_id not in gateway.acknowledge_changes([change_id]).acknowledged:
+                    continue  # no longer pending
                 try:
                     config = tomllib.loads(change.toml_config or "")
                 except tomllib.TOMLDecodeError as exc:
                     gateway.mark_change_failed(
-                        change.id, "Configuration parse error", details=[str(exc)]
+                        change_id, "Configuration parse error", details=[str(exc)]
                     )
                     failed += 1
-                    print(f"  {change.id} {change.type:<9} failed: {exc}")
+                    print(f"  {change_id} {change.type:<9} failed: {exc}")
                     continue
-                gateway.mark_change_applied(change.id)
+                gateway.mark_change_applied(change_id)
                 applied += 1
-                print(f"  {change.id} {change.type:<9} applied: tables {sorted(config)}")
+                print(f"  {change_id} {change.type:<9} applied: tables {sorted(config)}")
             print(f"changes: {applied} applied, {failed} failed")
 
             result = gateway.store_config("gateway", '[proxy]\nid = "edge-1"\n')

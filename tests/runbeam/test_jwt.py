@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 import time
@@ -11,13 +10,13 @@ from typing import Any
 
 import jwt
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from controldeck._core import _transport
 from controldeck.errors import InvalidArgumentError, MissingDependencyError, TokenError
 from controldeck.runbeam import _jwt
 from controldeck.runbeam._jwt import (
@@ -28,6 +27,8 @@ from controldeck.runbeam._jwt import (
     extract_bearer_token,
     validate_jwt_token,
 )
+from controldeck.testing._server import LoopbackServer, json_reply
+from controldeck.testing.runbeam import FakeRunbeam
 from tests._conformance import ConformanceMock
 
 ISSUER = "http://issuer.test"
@@ -290,14 +291,38 @@ def test_prefix_match_stops_at_url_boundary(
     assert len(rsps.calls) == 0
 
 
-def test_no_trusted_issuers_logs_warning(
-    rsps: responses.RequestsMock, key_a: Any, caplog: pytest.LogCaptureFixture
+def test_no_trusted_issuers_nor_jwks_uri_fails_closed(
+    rsps: responses.RequestsMock, key_a: Any
 ) -> None:
     serve(rsps, jwk(key_a, "k1"))
-    with caplog.at_level(logging.WARNING, logger="controldeck"):
+    with pytest.raises(InvalidArgumentError) as info:
         validate_jwt_token(mint(key_a))
-    assert any("trusted_issuers" in r.getMessage() for r in caplog.records)
-    assert all(r.name == "controldeck" for r in caplog.records)
+    assert str(info.value) == (
+        "validate_jwt_token needs trusted_issuers (e.g. ['https://api.runbeam.cloud']) or "
+        "jwks_uri: without either, anyone who publishes their own JWKS could mint a token "
+        "that passes"
+    )
+    assert len(rsps.calls) == 0
+
+
+def test_token_from_a_foreign_issuer_with_its_own_jwks_is_refused() -> None:
+    # Two real loopback servers: ours, and an attacker's that signs with its own key and
+    # publishes that key at its own /api/.well-known/jwks.json.
+    with FakeRunbeam(seed=False) as ours, FakeRunbeam(seed=False) as attacker:
+        attacker.rotate_key()
+        forged = attacker.mint_user_token(sub="admin")
+
+        with pytest.raises(InvalidArgumentError, match="trusted_issuers"):
+            validate_jwt_token(forged)
+        untrusted = token_error(forged, trusted_issuers=[ours.url])
+        pinned = token_error(forged, jwks_uri=ours.url)
+
+        assert f"Token issuer '{attacker.url}' is not trusted" in str(untrusted)
+        assert "not found in the JWKS" in str(pinned)
+        assert attacker.requests == []  # the attacker's JWKS was never even asked
+        genuine = ours.mint_user_token(sub="alice")
+        assert validate_jwt_token(genuine, jwks_uri=ours.url).sub == "alice"
+        assert validate_jwt_token(genuine, trusted_issuers=[ours.url]).sub == "alice"
 
 
 def test_empty_trusted_issuers_trusts_nothing(rsps: responses.RequestsMock, key_a: Any) -> None:
@@ -350,7 +375,7 @@ def test_hs256_not_allowed(rsps: responses.RequestsMock) -> None:
 
 def test_hmac_algorithms_cannot_be_enabled() -> None:
     with pytest.raises(InvalidArgumentError, match="HS256"):
-        validate_jwt_token("x.y.z", algorithms=["RS256", "HS256"])
+        validate_jwt_token("x.y.z", trusted_issuers=[ISSUER], algorithms=["RS256", "HS256"])
 
 
 def test_other_allowed_rsa_algorithm(rsps: responses.RequestsMock, key_a: Any) -> None:
@@ -431,7 +456,7 @@ def test_unknown_required_claim_is_an_argument_error(
     rsps: responses.RequestsMock, key_a: Any
 ) -> None:
     with pytest.raises(InvalidArgumentError, match="email"):
-        validate_jwt_token(mint(key_a), required_claims=["email"])
+        validate_jwt_token(mint(key_a), trusted_issuers=[ISSUER], required_claims=["email"])
     assert len(rsps.calls) == 0
 
 
@@ -443,8 +468,7 @@ def test_jwks_http_500(
     rsps: responses.RequestsMock, key_a: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waits: list[float] = []
-    quick = _transport.Transport(base_url="", platform="controldeck", sleep=waits.append)
-    monkeypatch.setattr(_transport, "_default_transport", quick)
+    monkeypatch.setattr(_jwt, "_sleep", waits.append)
     rsps.add(responses.GET, JWKS_URL, status=500, json={"message": "boom"})
     exc = token_error(mint(key_a), trusted_issuers=[ISSUER])
     assert "HTTP 500" in str(exc)
@@ -512,7 +536,7 @@ def test_token_never_in_messages(rsps: responses.RequestsMock, key_a: Any, key_b
 def test_missing_pyjwt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "jwt", None)
     with pytest.raises(MissingDependencyError) as info:
-        validate_jwt_token("a.b.c")
+        validate_jwt_token("a.b.c", trusted_issuers=[ISSUER])
     assert isinstance(info.value, ImportError)
     assert "pip install 'controldeck[runbeam]'" in str(info.value)
     assert "PyJWT" in str(info.value)
@@ -603,18 +627,46 @@ def test_bad_timeout_is_rejected_before_fetching(
     assert len(rsps.calls) == 0
 
 
-def test_timeout_reaches_the_jwks_fetch(
-    key_a: Any, monkeypatch: pytest.MonkeyPatch, rsps: responses.RequestsMock
-) -> None:
-    seen: list[Any] = []
-    real_get_json = _jwt.get_json
-
-    def spy(url: str, **kwargs: Any) -> Any:
-        seen.append(kwargs["timeout"])
-        return real_get_json(url, **kwargs)
-
-    monkeypatch.setattr(_jwt, "get_json", spy)
+def test_timeout_reaches_the_jwks_fetch(key_a: Any, rsps: responses.RequestsMock) -> None:
     serve(rsps, jwk(key_a, "k1"))
     claims = validate_jwt_token(mint(key_a), trusted_issuers=[ISSUER], timeout=(2, 7))
     assert claims.sub == "user123"
-    assert seen == [(2, 7)]
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(2, 7)]
+
+
+class _JwksProxy(LoopbackServer):
+    """A plain HTTP proxy that answers every JWKS request itself (hosts need not resolve)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__()
+        self.add_route("GET", "/api/.well-known/jwks.json", lambda req, p: json_reply(200, jwks))
+
+
+def test_jwks_is_fetched_through_the_callers_session(key_a: Any) -> None:
+    # The issuer's host does not resolve: only the session's proxy can reach it.
+    token = mint(key_a, iss="http://runbeam.invalid")
+    with _JwksProxy({"keys": [jwk(key_a, "k1")]}) as proxy, requests.Session() as session:
+        session.trust_env = False  # the developer's own *_proxy variables must not interfere
+        session.proxies = {"http": proxy.url}
+        session.headers["X-Corp-Tag"] = "jwks"
+
+        claims = validate_jwt_token(
+            token, trusted_issuers=["http://runbeam.invalid"], session=session
+        )
+
+        assert claims.iss == "http://runbeam.invalid"
+        (seen,) = proxy.requests
+        assert (seen.method, seen.path) == ("GET", "/api/.well-known/jwks.json")
+        assert seen.headers["host"] == "runbeam.invalid"
+        assert seen.headers["x-corp-tag"] == "jwks"
+        assert "authorization" not in seen.headers
+        # The session is the caller's: still open and usable afterwards.
+        clear_jwks_cache()
+        validate_jwt_token(token, trusted_issuers=["http://runbeam.invalid"], session=session)
+        assert len(proxy.requests) == 2
+
+
+def test_session_must_be_a_requests_session(rsps: responses.RequestsMock, key_a: Any) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"session must be a requests\.Session"):
+        validate_jwt_token(mint(key_a), trusted_issuers=[ISSUER], session="proxy")  # type: ignore[arg-type]
+    assert len(rsps.calls) == 0

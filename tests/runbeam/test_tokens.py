@@ -32,6 +32,8 @@ SAMPLE = (
     '"abilities":["harmony:send"],"issued_at":"2026-01-01T00:00:00Z"}'
 )
 SECRET = "mt_supersecret_value_123"
+Y2099 = datetime(2099, 1, 1, tzinfo=UTC)
+Y2026 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -44,10 +46,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def token() -> MachineToken:
     return MachineToken(
         machine_token=SECRET,
-        expires_at="2099-01-01T00:00:00Z",
+        expires_at=Y2099,
         gateway_id="gw-1",
         abilities=["harmony:send", "harmony:receive"],
-        issued_at="2026-01-01T00:00:00Z",
+        issued_at=Y2026,
     )
 
 
@@ -66,12 +68,12 @@ def test_from_json_upstream_sample() -> None:
     token = MachineToken.from_json(SAMPLE)
     assert token == MachineToken(
         machine_token="mt_abc",
-        expires_at="2099-01-01T00:00:00Z",
+        expires_at=Y2099,
         gateway_id="gw-1",
         abilities=["harmony:send"],
-        issued_at="2026-01-01T00:00:00Z",
+        issued_at=Y2026,
     )
-    assert json.loads(token.to_json()) == json.loads(SAMPLE)
+    assert token.to_json() == json.dumps(json.loads(SAMPLE))  # the upstream strings, unchanged
     assert MachineToken.from_json(token.to_json()) == token
     assert list(json.loads(token.to_json())) == [
         "machine_token",
@@ -124,33 +126,97 @@ def test_from_json_not_an_object(text: str | bytes) -> None:
     assert "mt_abc" not in str(info.value)
 
 
+def token_expiring(expires_at: datetime) -> MachineToken:
+    return MachineToken(machine_token="t", expires_at=expires_at, gateway_id="g")
+
+
 def test_is_expired() -> None:
-    future = MachineToken(machine_token="t", expires_at="2099-01-01T00:00:00Z", gateway_id="g")
-    past = MachineToken(machine_token="t", expires_at="2020-01-01T00:00:00+00:00", gateway_id="g")
+    future = token_expiring(Y2099)
+    past = token_expiring(datetime(2020, 1, 1, tzinfo=UTC))
     assert not future.is_expired() and future.is_valid()
     assert past.is_expired() and not past.is_valid()
 
     at = datetime(2030, 1, 1, tzinfo=UTC)
-    edge = MachineToken(machine_token="t", expires_at="2030-01-01T02:00:00+02:00", gateway_id="g")
+    edge = token_expiring(datetime(2030, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))))
     assert edge.is_expired(now=at)
     assert not edge.is_expired(now=at - timedelta(seconds=1))
     assert edge.is_valid(now=at.astimezone(timezone(timedelta(hours=-5))) - timedelta(seconds=1))
 
 
+def test_timestamps_are_aware_datetimes_like_the_clients() -> None:
+    token = MachineToken.from_json(SAMPLE)
+    assert token.expires_at == Y2099
+    assert token.expires_at.utcoffset() == timedelta(0)
+    assert token.issued_at == Y2026
+    # Comparable with what the client returns, e.g. AuthorizeResponse.expires_at.
+    assert token.expires_at > datetime.now(UTC)
+
+
+@pytest.mark.parametrize("field", ["expires_at", "issued_at"])
 @pytest.mark.parametrize(
-    "expires_at", ["", "tomorrow", "2099-13-01T00:00:00Z", "2099-01-01", "2099-01-01T00:00:00"]
+    ("value", "got"),
+    [
+        ("2099-01-01T00:00:00Z", "str"),
+        (datetime(2099, 1, 1), "a naive datetime"),
+        (None, "NoneType"),
+    ],
 )
-def test_unparseable_or_offsetless_expiry_counts_as_expired(expires_at: str) -> None:
-    token = MachineToken(machine_token="t", expires_at=expires_at, gateway_id="g")
-    assert token.is_expired()
-    assert not token.is_valid()
+def test_timestamps_must_be_aware_datetimes(field: str, value: object, got: str) -> None:
+    kwargs: dict[str, object] = {"expires_at": Y2099, "issued_at": Y2026, field: value}
+    with pytest.raises(InvalidArgumentError) as info:
+        MachineToken(machine_token=SECRET, gateway_id="g", **kwargs)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"{field} must be a timezone-aware datetime such as datetime(2099, 1, 1, tzinfo=UTC), "
+        f"got {got}"
+    )
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize("key", ["expires_at", "issued_at"])
+@pytest.mark.parametrize(
+    "text", ["", "tomorrow", "2099-13-01T00:00:00Z", "2099-01-01", "2099-01-01T00:00:00"]
+)
+def test_unparseable_or_offsetless_timestamp_is_a_token_error(key: str, text: str) -> None:
+    data = json.loads(SAMPLE)
+    data[key] = text
+    with pytest.raises(TokenError) as info:
+        MachineToken.from_json(json.dumps(data))
+    assert str(info.value) == (
+        f"MachineToken JSON key {key!r} must be an RFC 3339 timestamp with a UTC offset, like "
+        f"'2099-01-01T00:00:00Z', got {text!r}"
+    )
 
 
 @pytest.mark.parametrize(
-    "expires_at", ["2099-01-01t00:00:00z", "2099-01-01T00:00:00.123456789Z", "2099-01-01 00:00:00Z"]
+    ("text", "expected"),
+    [
+        ("2099-01-01t00:00:00z", Y2099),
+        ("2099-01-01 00:00:00Z", Y2099),
+        ("2099-01-01T01:00:00+01:00", Y2099),
+        # What Rust's chrono `to_rfc3339()` writes for issued_at: nanoseconds, `+00:00`.
+        ("2099-01-01T00:00:00.123456789+00:00", Y2099.replace(microsecond=123456)),
+    ],
 )
-def test_rfc3339_variants_parse(expires_at: str) -> None:
-    assert MachineToken(machine_token="t", expires_at=expires_at, gateway_id="g").is_valid()
+def test_rfc3339_variants_parse(text: str, expected: datetime) -> None:
+    data = {**json.loads(SAMPLE), "expires_at": text, "issued_at": text}
+    token = MachineToken.from_json(json.dumps(data))
+    assert (token.expires_at, token.issued_at) == (expected, expected)
+
+
+def test_to_json_writes_utc_rfc3339_and_round_trips() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    token = MachineToken(
+        machine_token="t",
+        expires_at=datetime(2099, 1, 1, 1, 0, 0, 250000, tzinfo=plus_one),
+        gateway_id="g",
+        issued_at=datetime(2026, 1, 1, 1, tzinfo=plus_one),
+    )
+    data = json.loads(token.to_json())
+    assert (data["expires_at"], data["issued_at"]) == (
+        "2099-01-01T00:00:00.250000Z",
+        "2026-01-01T00:00:00Z",
+    )
+    assert MachineToken.from_json(token.to_json()) == token
 
 
 def test_is_expired_rejects_naive_now(token: MachineToken) -> None:
@@ -159,11 +225,11 @@ def test_is_expired_rejects_naive_now(token: MachineToken) -> None:
 
 
 def test_issued_at_defaults_to_now() -> None:
-    token = MachineToken(machine_token="t", expires_at="2099-01-01T00:00:00Z", gateway_id="g")
-    issued = datetime.fromisoformat(token.issued_at)
-    assert issued.tzinfo is not None
-    assert abs((datetime.now(UTC) - issued).total_seconds()) < 5
-    assert token.issued_at.endswith("Z")
+    token = token_expiring(Y2099)
+    assert token.issued_at.utcoffset() == timedelta(0)
+    assert token.issued_at.microsecond == 0
+    assert abs((datetime.now(UTC) - token.issued_at).total_seconds()) < 5
+    assert json.loads(token.to_json())["issued_at"].endswith("Z")
 
 
 def test_repr_and_str_hide_the_token(token: MachineToken) -> None:
@@ -401,7 +467,9 @@ def test_stored_non_machine_token_json(tmp_path: Path) -> None:
 
 def test_overwrite_is_atomic_and_leaves_no_temp(tmp_path: Path, token: MachineToken) -> None:
     save_machine_token("gw", token, base_dir=tmp_path)
-    newer = MachineToken(machine_token="mt_new", expires_at="2100-01-01T00:00:00Z", gateway_id="g")
+    newer = MachineToken(
+        machine_token="mt_new", expires_at=datetime(2100, 1, 1, tzinfo=UTC), gateway_id="g"
+    )
     save_machine_token("gw", newer, base_dir=tmp_path)
     assert load_machine_token("gw", base_dir=tmp_path) == newer
     assert sorted(os.listdir(tmp_path / "gw" / "runbeam")) == ["auth.json"]
@@ -421,8 +489,6 @@ def test_missing_pyrage(
 
 
 def test_from_authorize_keeps_what_the_reply_says() -> None:
-    from datetime import UTC, datetime, timedelta
-
     reply = structure(
         {
             "machine_token": "machine_token_abc123",
@@ -435,10 +501,10 @@ def test_from_authorize_keeps_what_the_reply_says() -> None:
     )
     token = MachineToken.from_authorize(reply)
     assert token.machine_token == "machine_token_abc123"
-    assert token.expires_at == "2024-12-01T00:00:00Z"  # normalised to UTC
+    assert token.expires_at == reply.expires_at == datetime(2024, 12, 1, tzinfo=UTC)
+    assert json.loads(token.to_json())["expires_at"] == "2024-12-01T00:00:00Z"  # stored in UTC
     assert token.gateway_id == "gateway-001"
     assert token.abilities == ["harmony:send", "harmony:receive"]
-    issued = datetime.strptime(token.issued_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert abs(datetime.now(UTC) - issued) < timedelta(minutes=1)
+    assert abs(datetime.now(UTC) - token.issued_at) < timedelta(minutes=1)
     assert token.is_expired(datetime(2024, 12, 1, 0, 0, 1, tzinfo=UTC))
     assert "machine_token_abc123" not in repr(token)

@@ -28,7 +28,7 @@ from controldeck import (
     UnprocessableEntityError,
 )
 from controldeck._core import _transport
-from controldeck._core._transport import Transport, get_json
+from controldeck._core._transport import Transport
 from tests.wire.server import (
     CLOSE,
     HANG,
@@ -571,22 +571,16 @@ def test_request_bytes_on_the_wire(make_transport: Callable[..., Transport]) -> 
     assert req.headers["user-agent"] == _transport.default_user_agent("test")
 
 
-# -- get_json ----------------------------------------------------------------------------
+# -- absolute URLs without credentials (JWKS documents) ---------------------------------
 
 
-@pytest.fixture
-def default_transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(_transport, "_default_transport", None)
-    yield
-    if _transport._default_transport is not None:
-        _transport._default_transport.close()
-
-
-@pytest.mark.usefixtures("default_transport")
-def test_get_json_against_the_socket_server() -> None:
+def test_a_credential_less_transport_fetches_absolute_urls() -> None:
     jwks = {"keys": [{"kid": "k1", "kty": "OKP"}]}
+    transport = Transport(base_url="", platform="controldeck")
     with Server([response(200, jwks)]) as server:
-        assert get_json(server.url("/.well-known/jwks.json"), headers={"X-Trace": "1"}) == jwks
+        url = server.url("/.well-known/jwks.json")
+        assert transport.request("GET", url, extra_headers={"X-Trace": "1"}) == jwks
+    transport.close()
     (req,) = server.requests
     assert req.method == "GET"
     assert req.path == "/.well-known/jwks.json"
@@ -595,13 +589,14 @@ def test_get_json_against_the_socket_server() -> None:
     assert req.headers["user-agent"].endswith(" controldeck")
 
 
-@pytest.mark.usefixtures("default_transport")
-def test_get_json_raises_typed_errors() -> None:
+def test_a_credential_less_transport_raises_typed_errors() -> None:
+    transport = Transport(base_url="", platform="controldeck")
     with (
         Server([response(404, {"message": "no such document"})]) as server,
         pytest.raises(NotFoundError) as info,
     ):
-        get_json(server.url("/missing"), timeout=TIMEOUT)
+        transport.request("GET", server.url("/missing"), timeout=TIMEOUT)
+    transport.close()
     assert info.value.status_code == 404
     assert info.value.message == "no such document"
 

@@ -55,7 +55,6 @@ from controldeck.errors import (
 )
 
 __all__ = [
-    "get_json",
     "Transport",
     "check_deadline",
     "check_timeout",
@@ -710,17 +709,3 @@ def _is_connect_failure(exc: requests.exceptions.RequestException) -> bool:
             "ConnectTimeout",
         )
     )
-
-
-_default_transport: Transport | None = None
-
-
-def get_json(url: str, *, timeout: Timeout = 10.0, headers: Mapping[str, str] | None = None) -> Any:
-    """GET an absolute URL without credentials and return its decoded JSON (JWKS fetches).
-
-    Deprecated inside the project: callers move to a `Transport` built on the user's session.
-    """
-    global _default_transport
-    if _default_transport is None:
-        _default_transport = Transport(base_url="", platform="controldeck")
-    return _default_transport.request("GET", url, timeout=timeout, extra_headers=headers)

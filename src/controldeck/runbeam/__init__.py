@@ -2,12 +2,13 @@
 
 Example:
     >>> from controldeck.runbeam import RunbeamClient
-    >>> client = RunbeamClient("https://runbeam.example/api", token="mt_...")
-    >>> for change in client.list_changes_for_gateway("gateway-123"):
-    ...     print(change.id, change.status)
+    >>> with RunbeamClient("https://runbeam.example/api", token="mt_...") as client:
+    ...     for change in client.list_changes_for_gateway("gateway-123"):
+    ...         print(change.id, change.status)
 
 JWT validation (`validate_jwt_token`) and encrypted token files (`save_token`,
-`load_token`) need the extra: `pip install 'controldeck[runbeam]'`.
+`load_token`) need the extra: `pip install 'controldeck[runbeam]'`. The client and
+`controldeck.testing.runbeam.FakeRunbeam` do not. See docs/runbeam.md.
 """
 
 from controldeck._core._pagination import Page

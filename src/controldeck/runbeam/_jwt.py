@@ -8,23 +8,28 @@ optional `runbeam` extra and are imported only when a token is validated, so imp
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import attrs
+import requests
 
+from controldeck._core._convert import structure
 from controldeck._core._options import Timeout
-from controldeck._core._transport import check_timeout, get_json
+from controldeck._core._transport import Transport, check_timeout
+from controldeck._generated.runbeam import JwkKey
 from controldeck.errors import (
     APIStatusError,
     ControlDeckError,
     InvalidArgumentError,
     MissingDependencyError,
+    ResponseValidationError,
     TokenError,
 )
 
@@ -49,8 +54,10 @@ _RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512
 _CLAIM_NAMES = ("iss", "sub", "aud", "exp", "iat", "user", "team")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-# Monotonic clock for the JWKS cache; tests replace it to expire entries without sleeping.
+# Monotonic clock for the JWKS cache and the wait between JWKS fetch retries; tests replace
+# them to expire entries and retry without sleeping.
 _clock = time.monotonic
+_sleep = time.sleep
 
 
 @attrs.frozen(kw_only=True)
@@ -197,6 +204,7 @@ def validate_jwt_token(
     required_claims: Sequence[str] = (),
     jwks_cache_ttl: float = 24 * 3600,
     timeout: Timeout = 10.0,
+    session: requests.Session | None = None,
 ) -> JwtClaims:
     """Verify a Runbeam user JWT against its issuer's JWKS and return its claims.
 
@@ -206,6 +214,13 @@ def validate_jwt_token(
     seconds, refetched when the `kid` is unknown or the entry is stale); the signature and `exp`
     (with `leeway`) are verified; `iss` and `sub` must be non-empty and every `required_claims`
     name must be present.
+
+    It fails closed: pass `trusted_issuers` (the JWKS is then fetched from the token's own
+    issuer, which must be one of them) or `jwks_uri` (only keys from that JWKS can verify), or
+    both. Upstream accepts any issuer when neither is given, with only a logged warning; then a
+    token from an attacker's server, signed with the attacker's key and published in the
+    attacker's JWKS, would pass. Here that is an `InvalidArgumentError` before anything is
+    decoded or fetched.
 
     Like upstream: `aud` is not checked (upstream configures no audience, so neither do we;
     check `claims.aud` yourself if you need to), `nbf` and `iat` are not checked, and
@@ -221,21 +236,24 @@ def validate_jwt_token(
     Args:
         token: The encoded JWT, without the `Bearer ` prefix (see `extract_bearer_token`).
         trusted_issuers: Issuers to accept: an exact `iss`, its origin (`scheme://host[:port]`)
-            or a prefix of it. None accepts any issuer whose own JWKS verifies the token, which
-            proves nothing about who issued it; a warning is logged.
-        jwks_uri: Base URL to fetch the JWKS from instead of the issuer's origin.
+            or a prefix of it. Needed unless `jwks_uri` is given.
+        jwks_uri: Base URL to fetch the JWKS from instead of the issuer's origin. Given alone,
+            any issuer is accepted whose token verifies with a key from this JWKS.
         leeway: Seconds of clock skew tolerated on `exp`, 0 to 300.
         algorithms: Allowed header `alg` values; RSA algorithms only (RS256/384/512, PS256/384/512).
         required_claims: Names among iss, sub, aud, exp, iat, user, team that must be present.
         jwks_cache_ttl: Seconds a fetched JWKS is reused.
         timeout: Seconds (or a (connect, read) pair) to wait for the JWKS endpoint.
+        session: The `requests.Session` to fetch the JWKS with, so its proxies, CA bundle and
+            client certificate apply; by default a fresh session that is closed afterwards.
 
     Returns:
         The verified claims.
 
     Raises:
-        InvalidArgumentError: An option is out of range, or a `required_claims` name is not
-            one of the seven claims above (nothing was fetched).
+        InvalidArgumentError: Neither `trusted_issuers` nor `jwks_uri` is given, an option is
+            out of range, or a `required_claims` name is not one of the seven claims above
+            (nothing was decoded or fetched).
         MissingDependencyError: PyJWT or cryptography is not installed
             (`pip install 'controldeck[runbeam]'`).
         TokenError: The token is malformed, untrusted, expired, signed by an unknown key, has a
@@ -259,6 +277,7 @@ def validate_jwt_token(
         required_claims=required_claims,
         jwks_cache_ttl=jwks_cache_ttl,
         timeout=timeout,
+        session=session,
     )
     jwt = _import_jwt()
     try:
@@ -272,6 +291,7 @@ def validate_jwt_token(
             required_claims=required_claims,
             jwks_cache_ttl=jwks_cache_ttl,
             timeout=timeout,
+            session=session,
         )
     except TokenError as exc:
         # Attacker-controlled claims end up in messages; make sure the token never does.
@@ -284,9 +304,12 @@ def validate_jwt_token(
 # --- implementation ---------------------------------------------------------------------------
 
 
+_Keys = dict[str, tuple[str | None, "RSAPublicKey"]]  # kid -> (JWK "alg", key)
+
+
 @attrs.define
 class _CacheEntry:
-    keys: dict[str, tuple[str | None, RSAPublicKey]]  # kid -> (JWK "alg", key)
+    keys: _Keys
     fetched_at: float
 
 
@@ -303,7 +326,14 @@ def _check_options(
     required_claims: Sequence[str],
     jwks_cache_ttl: float,
     timeout: Timeout,
+    session: requests.Session | None,
 ) -> tuple[str, ...]:
+    if trusted_issuers is None and jwks_uri is None:
+        raise InvalidArgumentError(
+            "validate_jwt_token needs trusted_issuers (e.g. ['https://api.runbeam.cloud']) or "
+            "jwks_uri: without either, anyone who publishes their own JWKS could mint a token "
+            "that passes"
+        )
     if trusted_issuers is not None and (
         isinstance(trusted_issuers, str)
         or not all(isinstance(t, str) and t for t in trusted_issuers)
@@ -335,6 +365,10 @@ def _check_options(
     if jwks_cache_ttl < 0:
         raise InvalidArgumentError("jwks_cache_ttl must not be negative")
     check_timeout(timeout)
+    if session is not None and not isinstance(session, requests.Session):
+        raise InvalidArgumentError(
+            f"session must be a requests.Session, got {type(session).__name__}"
+        )
     return tuple(algorithms)
 
 
@@ -361,6 +395,7 @@ def _validate(
     required_claims: Sequence[str],
     jwks_cache_ttl: float,
     timeout: Timeout,
+    session: requests.Session | None,
 ) -> JwtClaims:
     # 1. Header.
     if not token:
@@ -389,14 +424,11 @@ def _validate(
     if not claims.iss:
         raise TokenError("Token claim 'iss' (issuer) is empty")
 
-    # 3. Trusted issuer.
-    if trusted_issuers is None:
-        _logger.warning(
-            "validate_jwt_token called without trusted_issuers: accepting issuer %r because its "
-            "own JWKS verifies the token; pass trusted_issuers to restrict issuers",
-            _short(claims.iss),
-        )
-    elif not any(_issuer_trusted(claims.iss, t) for t in trusted_issuers):
+    # 3. Trusted issuer. Without trusted_issuers, jwks_uri is set (checked up front) and alone
+    # decides which keys can sign.
+    if trusted_issuers is not None and not any(
+        _issuer_trusted(claims.iss, t) for t in trusted_issuers
+    ):
         raise TokenError(
             f"Token issuer {_short(claims.iss)!r} is not trusted; trusted issuers: "
             f"{list(trusted_issuers)}"
@@ -413,13 +445,14 @@ def _validate(
     url = base + JWKS_PATH
 
     # 5-7. Key lookup and verification, with one refetch when the signature does not verify.
-    key = _signing_key(jwt, base, url, kid, alg, jwks_cache_ttl, timeout, force=False)
+    fetch = functools.partial(_fetch_jwks, jwt, url, timeout, session)
+    key = _signing_key(base, url, kid, alg, jwks_cache_ttl, fetch, force=False)
     try:
         payload = _decode(jwt, token, key, alg, leeway)
     except jwt.InvalidSignatureError:
         with _cache_lock:
             _cache.pop(base, None)
-        key = _signing_key(jwt, base, url, kid, alg, jwks_cache_ttl, timeout, force=True)
+        key = _signing_key(base, url, kid, alg, jwks_cache_ttl, fetch, force=True)
         try:
             payload = _decode(jwt, token, key, alg, leeway)
         except jwt.InvalidSignatureError:
@@ -471,13 +504,12 @@ def _decode(jwt: Any, token: str, key: RSAPublicKey, alg: str, leeway: int) -> d
 
 
 def _signing_key(
-    jwt: Any,
     base: str,
     url: str,
     kid: str,
     alg: str,
     ttl: float,
-    timeout: Timeout,
+    fetch: Callable[[], _Keys],
     *,
     force: bool,
 ) -> RSAPublicKey:
@@ -485,7 +517,7 @@ def _signing_key(
         entry = _cache.get(base)
     if force or entry is None or kid not in entry.keys or _clock() - entry.fetched_at >= ttl:
         # Fetched outside the lock: a slow JWKS endpoint must not block other issuers.
-        entry = _CacheEntry(keys=_fetch_jwks(jwt, url, timeout), fetched_at=_clock())
+        entry = _CacheEntry(keys=fetch(), fetched_at=_clock())
         with _cache_lock:
             _cache[base] = entry
     found = entry.keys.get(kid)
@@ -502,48 +534,56 @@ def _signing_key(
     return key
 
 
-def _fetch_jwks(jwt: Any, url: str, timeout: Timeout) -> dict[str, tuple[str | None, RSAPublicKey]]:
+def _fetch_jwks(jwt: Any, url: str, timeout: Timeout, session: requests.Session | None) -> _Keys:
+    # A transport of its own: no client credentials may reach a JWKS host named by a token, and
+    # the caller's session (proxies, CA bundle) applies. Closing it closes only what it opened.
+    transport = Transport(
+        base_url="", platform="runbeam", timeout=timeout, session=session, sleep=_sleep
+    )
     try:
-        body = get_json(url, timeout=timeout, headers={"Accept": "application/json"})
+        body = transport.request("GET", url)
     except APIStatusError as exc:
         raise TokenError(
             _jwks_failure(url, f"JWKS endpoint returned HTTP {exc.status_code}")
         ) from None
     except ControlDeckError as exc:  # network trouble, or a reply that is not JSON
         raise TokenError(_jwks_failure(url, str(exc))) from None
+    finally:
+        transport.close()
     raw_keys = body.get("keys") if isinstance(body, Mapping) else None
     if not isinstance(raw_keys, list):
         raise TokenError(_jwks_failure(url, "the reply is not a JSON object with a 'keys' list"))
-    keys: dict[str, tuple[str | None, RSAPublicKey]] = {}
-    for jwk in raw_keys:
-        parsed = _rsa_key(jwt, jwk)
+    keys: _Keys = {}
+    for entry in raw_keys:
+        parsed = _rsa_key(jwt, entry)
         if parsed is not None:
-            keys[jwk["kid"]] = parsed
+            kid, alg, key = parsed
+            keys[kid] = (alg, key)
     return keys
 
 
-def _rsa_key(jwt: Any, jwk: Any) -> tuple[str | None, RSAPublicKey] | None:
-    """One JWKS entry as (alg, key), or None for keys that cannot verify an RSA signature.
+def _rsa_key(jwt: Any, entry: Any) -> tuple[str, str | None, RSAPublicKey] | None:
+    """One JWKS entry as (kid, alg, key), or None for keys that cannot verify an RSA signature.
 
-    Upstream rejects the whole JWKS when any key lacks `n`/`e` (an EC key, say); skipping such
-    keys instead keeps mixed key sets usable.
+    Each entry is read on its own with the spec's `JwkKey` model: upstream rejects the whole
+    JWKS when any key lacks `n`/`e` (an EC key, say); skipping such keys instead keeps mixed
+    key sets usable.
     """
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 
-    if not isinstance(jwk, Mapping) or jwk.get("kty") != "RSA":
+    try:
+        jwk = structure(entry, JwkKey)
+    except ResponseValidationError:
         return None
-    kid, n, e, use, alg = (jwk.get(k) for k in ("kid", "n", "e", "use", "alg"))
-    if not (isinstance(kid, str) and kid and isinstance(n, str) and isinstance(e, str)):
-        return None
-    if use not in (None, "sig") or not (alg is None or isinstance(alg, str)):
+    if jwk.kty != "RSA" or not jwk.kid or jwk.use not in (None, "sig"):
         return None
     try:
         numbers = RSAPublicNumbers(
-            jwt.utils.from_base64url_uint(e), jwt.utils.from_base64url_uint(n)
+            jwt.utils.from_base64url_uint(jwk.e), jwt.utils.from_base64url_uint(jwk.n)
         )
-        return alg, numbers.public_key()
+        return jwk.kid, jwk.alg, numbers.public_key()
     except (ValueError, TypeError):
-        _logger.warning("Skipping JWKS key %r: its RSA modulus or exponent is invalid", kid)
+        _logger.warning("Skipping JWKS key %r: its RSA modulus or exponent is invalid", jwk.kid)
         return None
 
 

@@ -42,11 +42,25 @@ MACHINE_TOKEN_TYPE = "auth"
 _KEY_FILE = "encryption.key"
 _AGE_SECRET_PREFIX = "AGE-SECRET-KEY-1"
 _REQUIRED_STR_KEYS = ("machine_token", "expires_at", "gateway_id", "issued_at")
+_TIME_KEYS = ("expires_at", "issued_at")
 
 
-def _rfc3339(moment: datetime | None = None) -> str:
-    """RFC 3339 in UTC with a `Z`, whole seconds; now when no moment is given."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as upstream stores it; fractions only when there are some."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _aware(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        got = "a naive datetime" if isinstance(value, datetime) else type(value).__name__
+        raise InvalidArgumentError(
+            f"{attribute.name} must be a timezone-aware datetime such as "
+            f"datetime(2099, 1, 1, tzinfo=UTC), got {got}"
+        )
 
 
 @attrs.define(kw_only=True)
@@ -55,28 +69,35 @@ class MachineToken:
 
     The token itself never appears in `repr()` or `str()`.
 
+    Timestamps are timezone-aware `datetime`s, like every timestamp the client returns; in
+    JSON (`to_json`, token files, `RUNBEAM_MACHINE_TOKEN`) they are RFC 3339 strings, as the
+    upstream SDK writes them.
+
     Attributes:
         machine_token: The secret bearer token.
-        expires_at: Expiry as an RFC 3339 timestamp (machine tokens last 30 days and are never
+        expires_at: Expiry, timezone-aware (machine tokens last 30 days and are never
             refreshed; authorize again to renew).
         gateway_id: The gateway the token belongs to.
         abilities: What the token may do, such as `harmony:send`.
-        issued_at: When it was issued, RFC 3339; defaults to now (UTC).
+        issued_at: When it was issued, timezone-aware; defaults to now (UTC, whole seconds).
+
+    Raises:
+        InvalidArgumentError: `expires_at` or `issued_at` is not a timezone-aware datetime.
 
     Example:
-        >>> token = MachineToken(machine_token="mt_abc", expires_at="2099-01-01T00:00:00Z",
-        ...                      gateway_id="gw-1", abilities=["harmony:send"])
-        >>> token
-        MachineToken(machine_token=<redacted>, expires_at='2099-01-01T00:00:00Z', ...)
+        >>> token = MachineToken(machine_token="mt_abc", gateway_id="gw-1",
+        ...                      expires_at=datetime(2099, 1, 1, tzinfo=UTC))
+        >>> token.expires_at.year
+        2099
         >>> token.is_valid()
         True
     """
 
     machine_token: str = attrs.field(repr=lambda _: "<redacted>")
-    expires_at: str
+    expires_at: datetime = attrs.field(validator=_aware)
     gateway_id: str
     abilities: list[str] = attrs.field(factory=list)
-    issued_at: str = attrs.field(factory=_rfc3339)
+    issued_at: datetime = attrs.field(factory=_now, validator=_aware)
 
     def __str__(self) -> str:
         return repr(self)
@@ -88,8 +109,7 @@ class MachineToken:
             now: A timezone-aware time to compare with; defaults to the current time.
 
         Returns:
-            True when `expires_at` is at or before `now`, or cannot be parsed as RFC 3339
-            (a timestamp without a UTC offset counts as unparseable), like upstream.
+            True when `expires_at` is at or before `now`.
 
         Raises:
             InvalidArgumentError: `now` is a naive datetime.
@@ -102,8 +122,7 @@ class MachineToken:
             now = datetime.now(UTC)
         elif now.tzinfo is None:
             raise InvalidArgumentError("now must be timezone-aware, e.g. datetime.now(UTC)")
-        expires = _parse_rfc3339(self.expires_at)
-        return expires is None or expires <= now
+        return self.expires_at <= now
 
     def is_valid(self, now: datetime | None = None) -> bool:
         """Whether the token is still usable (the opposite of `is_expired`).
@@ -112,7 +131,7 @@ class MachineToken:
             now: A timezone-aware time to compare with; defaults to the current time.
 
         Returns:
-            True when `expires_at` parses and lies after `now`.
+            True when `expires_at` lies after `now`.
 
         Raises:
             InvalidArgumentError: `now` is a naive datetime.
@@ -128,7 +147,8 @@ class MachineToken:
 
         Returns:
             A JSON object with `machine_token`, `expires_at`, `gateway_id`, `abilities` and
-            `issued_at`. It contains the secret token: handle it like a password.
+            `issued_at` (timestamps as RFC 3339 in UTC, `2099-01-01T00:00:00Z`). It contains
+            the secret token: handle it like a password.
 
         Example:
             >>> MachineToken.from_json(token.to_json()) == token
@@ -137,10 +157,10 @@ class MachineToken:
         return json.dumps(
             {
                 "machine_token": self.machine_token,
-                "expires_at": self.expires_at,
+                "expires_at": _rfc3339(self.expires_at),
                 "gateway_id": self.gateway_id,
                 "abilities": list(self.abilities),
-                "issued_at": self.issued_at,
+                "issued_at": _rfc3339(self.issued_at),
             }
         )
 
@@ -149,7 +169,8 @@ class MachineToken:
         """Parse the upstream SDK's JSON layout (as stored on disk or in `RUNBEAM_MACHINE_TOKEN`).
 
         Unknown keys (such as `gateway_code`, dropped upstream in 0.11.0) are ignored; a missing
-        `abilities` means none.
+        `abilities` means none. `expires_at` and `issued_at` must be RFC 3339 timestamps with a
+        UTC offset (`Z` or `+01:00`; fractions of a second and a lowercase `t`/`z` are fine).
 
         Args:
             text: The JSON text.
@@ -158,8 +179,10 @@ class MachineToken:
             The token.
 
         Raises:
-            TokenError: The text is not a JSON object, or a required key is missing or has the
-                wrong type. The message names the key and never contains the token.
+            TokenError: The text is not a JSON object, a required key is missing or has the
+                wrong type, or a timestamp is not RFC 3339 with an offset (upstream would load
+                such a token and call it expired). The message names the key and never
+                contains the token.
 
         Example:
             >>> MachineToken.from_json('{"machine_token": "mt_abc", "expires_at": '
@@ -188,6 +211,14 @@ class MachineToken:
                     f"got {type(data[key]).__name__}"
                 )
             values[key] = data[key]
+        for key in _TIME_KEYS:
+            parsed = _parse_rfc3339(values[key])
+            if parsed is None:
+                raise TokenError(
+                    f"MachineToken JSON key {key!r} must be an RFC 3339 timestamp with a UTC "
+                    f"offset, like '2099-01-01T00:00:00Z', got {values[key][:40]!r}"
+                )
+            values[key] = parsed
         abilities = data.get("abilities")
         if abilities is None:
             abilities = []
@@ -211,7 +242,7 @@ class MachineToken:
         """
         return cls(
             machine_token=response.machine_token,
-            expires_at=_rfc3339(response.expires_at),
+            expires_at=response.expires_at,
             gateway_id=response.gateway.id,
             abilities=list(response.abilities),
         )
@@ -415,8 +446,6 @@ def load_machine_token(
 
 
 def _parse_rfc3339(text: str) -> datetime | None:
-    if not isinstance(text, str):
-        return None
     try:
         # Python 3.11's fromisoformat rejects the lowercase 't'/'z' RFC 3339 allows.
         parsed = datetime.fromisoformat(text.strip().upper())

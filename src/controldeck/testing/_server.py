@@ -21,6 +21,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from controldeck._core._redact import MASK, redact_data, redact_headers, redact_text
+
 __all__ = [
     "Handler",
     "LoopbackServer",
@@ -37,6 +39,10 @@ _CONNECTION_TIMEOUT = 60.0  # an idle keep-alive connection is dropped after thi
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the fake received it.
+
+    The attributes hold exactly what was sent; `repr()` masks credentials (`Authorization`
+    and other secret headers, `token`-like query parameters and JSON body keys), so a
+    failing assertion or a log of `fake.requests` does not print them.
 
     Attributes:
         method: Upper-case HTTP method.
@@ -68,6 +74,18 @@ class RecordedRequest:
             {'change_ids': ['01JFAKE0000000000000000001']}
         """
         return json.loads(self.body) if self.body else None
+
+    def __repr__(self) -> str:
+        body = self.body
+        text = body.decode("utf-8", errors="replace")
+        masked = redact_text(text)
+        if MASK in masked and MASK not in text:
+            body = masked.encode("utf-8")
+        return (
+            f"RecordedRequest(method={self.method!r}, path={self.path!r}, "
+            f"query={redact_data(self.query)!r}, headers={redact_headers(self.headers)!r}, "
+            f"body={body!r})"
+        )
 
 
 @dataclass(frozen=True)

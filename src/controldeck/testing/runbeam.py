@@ -4,7 +4,8 @@ It serves every route the Runbeam SDK calls under `<url>/api` (plus `GET /harmon
 at the origin), checks bearer tokens, moves changes through their states
 (pending → acknowledged → applied | failed), pages lists the way Laravel does, signs user and
 mesh JWTs with its own RSA key and publishes that key at `/api/.well-known/jwks.json`.
-It needs the `runbeam` extra (PyJWT with cryptography).
+Only the JWTs need the `runbeam` extra (PyJWT with cryptography); without it everything
+else works with the static `user_token` and machine tokens.
 
 Example:
     >>> import requests
@@ -28,7 +29,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from controldeck.errors import MissingDependencyError
@@ -64,6 +65,11 @@ _NEEDS_GATEWAY = {
 }
 _NOT_RUNBEAM = "Mesh provider must be 'runbeam' for API token requests"
 _MESH_NOT_FOUND = {"error": "Mesh not found", "message": "The specified mesh does not exist."}
+# The server's own reply when signing fails, with a hint, for a fake without the extra.
+_CANNOT_SIGN = {
+    "error": "Token signing failed",
+    "message": "FakeRunbeam signs mesh tokens only with: pip install 'controldeck[runbeam]'",
+}
 # `harmony/update` type → the dict of resources it updates.
 _CONFIG_STORES = {"gateway": "gateways", "pipeline": "pipelines", "transform": "transforms",
                   "mesh": "meshes"}  # fmt: skip
@@ -74,6 +80,15 @@ def _b64_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
+def _has_jwt_support() -> bool:
+    try:
+        import cryptography.hazmat.primitives.asymmetric.rsa  # noqa: F401
+        import jwt  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @functools.cache
 def _first_key() -> tuple[str, RSAPrivateKey]:
     # RSA key generation costs tens of ms; the fakes of one process share their first key.
@@ -81,6 +96,8 @@ def _first_key() -> tuple[str, RSAPrivateKey]:
 
 
 def _new_key() -> tuple[str, RSAPrivateKey]:
+    if not _has_jwt_support():
+        raise MissingDependencyError("FakeRunbeam's JWT signing", "runbeam", "PyJWT")
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return f"fake-{secrets.token_hex(6)}", rsa.generate_private_key(65537, 2048)
@@ -89,7 +106,7 @@ def _new_key() -> tuple[str, RSAPrivateKey]:
 @dataclass(frozen=True)
 class _Principal:
     kind: str  # "user" or "machine"
-    token: str
+    token: str = field(repr=False)
     gateway_id: str | None = None
     claims: Json | None = None
 
@@ -172,6 +189,10 @@ class FakeRunbeam(LoopbackServer):
             such as `runbeam.acme.ingress.name.patient_api`.
         page_size: Items per page of every list.
 
+    Without the `runbeam` extra the fake holds no signing key: its JWKS is empty,
+    `mint_user_token` and `rotate_key` raise `MissingDependencyError`, and the mesh-token
+    route answers 500 `Token signing failed`. Everything else works unchanged.
+
     Attributes:
         user_token: A static user token the fake accepts (`1|fake-runbeam-user-token`).
         tokens: The static user tokens the fake accepts.
@@ -181,7 +202,7 @@ class FakeRunbeam(LoopbackServer):
         requests: Every request received, oldest first.
 
     Raises:
-        MissingDependencyError: PyJWT or cryptography is not installed.
+        ValueError: `page_size` is less than 1.
 
     Example:
         >>> with FakeRunbeam() as fake:
@@ -193,11 +214,6 @@ class FakeRunbeam(LoopbackServer):
     """
 
     def __init__(self, *, port: int = 0, seed: bool = True, page_size: int = 15) -> None:
-        try:
-            import cryptography  # noqa: F401
-            import jwt  # noqa: F401
-        except ImportError as exc:
-            raise MissingDependencyError("FakeRunbeam", "runbeam", "PyJWT") from exc
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         super().__init__(port=port)
@@ -218,8 +234,11 @@ class FakeRunbeam(LoopbackServer):
         self.machine_tokens: dict[str, Json] = {}
         self.resolvable: dict[str, Json] = {}
         self._counter = 0
-        self._kid, key = _first_key()
-        self._keys: dict[str, RSAPrivateKey] = {self._kid: key}
+        self._kid: str | None = None
+        self._keys: dict[str, RSAPrivateKey] = {}
+        if _has_jwt_support():
+            self._kid, key = _first_key()
+            self._keys[self._kid] = key
         self._register_routes()
         if seed:
             _seed(self)
@@ -266,6 +285,7 @@ class FakeRunbeam(LoopbackServer):
 
         Raises:
             RuntimeError: The fake is not running (the issuer needs its port).
+            MissingDependencyError: The `runbeam` extra (PyJWT, cryptography) is not installed.
 
         Example:
             >>> token = fake.mint_user_token(sub="alice", expires_in=60)
@@ -293,6 +313,9 @@ class FakeRunbeam(LoopbackServer):
         Returns:
             The new key id (`kid`).
 
+        Raises:
+            MissingDependencyError: The `runbeam` extra (PyJWT, cryptography) is not installed.
+
         Example:
             >>> kid = fake.rotate_key()
             >>> [k["kid"] for k in fake.jwks()["keys"]] == [kid]
@@ -307,7 +330,7 @@ class FakeRunbeam(LoopbackServer):
         return kid
 
     def jwks(self) -> Json:
-        """The JSON Web Key Set served at `/api/.well-known/jwks.json`.
+        """The JSON Web Key Set served at `/api/.well-known/jwks.json` (no keys without the extra).
 
         Example:
             >>> fake.jwks()["keys"][0]["alg"]
@@ -347,13 +370,18 @@ class FakeRunbeam(LoopbackServer):
         return token
 
     def _sign(self, claims: Json) -> str:
+        with self._lock:
+            kid = self._kid
+            if kid is None:
+                raise MissingDependencyError("FakeRunbeam's JWT signing", "runbeam", "PyJWT")
+            key = self._keys[kid]
         import jwt
 
-        with self._lock:
-            kid, key = self._kid, self._keys[self._kid]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
     def _verify_user_jwt(self, token: str) -> Json | None:
+        if not self._keys:
+            return None  # without the extra no JWT can have been signed by this fake
         import jwt
 
         try:
@@ -724,6 +752,8 @@ class FakeRunbeam(LoopbackServer):
             "exp": now + MESH_TOKEN_LIFETIME,
         }
         expires_at = iso(now + MESH_TOKEN_LIFETIME)
+        if self._kid is None:
+            return json_reply(500, _CANNOT_SIGN)
         token = self._sign(claims)
         return json_reply(200, {"token": token, "expires_at": expires_at, "mesh_id": mesh_id})
 

@@ -1,0 +1,74 @@
+"""Per platform, what the docs test runs the docs' snippets against.
+
+Adding a platform's docs (docs/<name>.md, or README snippets importing
+`controldeck.<name>`) means adding one `DocsPlatform` to `PLATFORMS` below: the fake to
+start, the placeholder origin the docs use for the real service, and a prelude that defines
+the names the docs leave to the reader (a user's token, "your code").
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from controldeck.testing._server import LoopbackServer
+
+__all__ = ["ALL_PLATFORMS", "PLATFORMS", "DocsPlatform"]
+
+# Every platform the SDK has or will have; docs naming one that is not in PLATFORMS fail
+# with a pointer to this file rather than trying to reach a real server.
+ALL_PLATFORMS = ("runbeam", "akribes", "beampipe", "rune", "runagent")
+
+
+@dataclass(frozen=True)
+class DocsPlatform:
+    """How to run one platform's doc snippets locally.
+
+    Attributes:
+        name: The module name, `controldeck.<name>`; also the stem of `docs/<name>.md`.
+        placeholder: The origin the docs write for the real service; rewritten to the
+            running fake's origin before a snippet runs (type checking sees the original).
+        fake: `module:Class` of the fake, a `LoopbackServer` that takes no arguments.
+        prelude: Typed Python run before the document's snippets, with the running fake
+            bound to `<name>_fake`.
+    """
+
+    name: str
+    placeholder: str
+    fake: str
+    prelude: str
+
+    @property
+    def fake_var(self) -> str:
+        """The name the running fake is bound to in the prelude and snippets."""
+        return f"{self.name}_fake"
+
+    def fake_class(self) -> type[LoopbackServer]:
+        """The fake's class, imported now."""
+        module, _, name = self.fake.partition(":")
+        cls: type[LoopbackServer] = getattr(importlib.import_module(module), name)
+        return cls
+
+    def declaration(self) -> str:
+        """Lines that declare the fake's name and type, for the type checker."""
+        module, _, name = self.fake.partition(":")
+        return f"from {module} import {name}\n{self.fake_var}: {name}\n"
+
+
+RUNBEAM = DocsPlatform(
+    name="runbeam",
+    placeholder="https://runbeam.example",
+    fake="controldeck.testing.runbeam:FakeRunbeam",
+    prelude='''\
+import tomllib
+
+user_jwt = runbeam_fake.mint_user_token()
+
+
+def apply(toml_config: str) -> None:
+    """Stands in for the reader's own code: applying fails when the TOML does not parse."""
+    tomllib.loads(toml_config)
+''',
+)
+
+PLATFORMS = {p.name: p for p in (RUNBEAM,)}
