@@ -1,15 +1,41 @@
-"""Session-wide checks: spec operation coverage."""
+"""Session-wide fixtures and checks: spec conformance mocks and operation coverage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 
-from tests._conformance import EXERCISED, operations
+from tests._conformance import EXERCISED, SPEC_DIR, ConformanceMock, operations
 
-# Platforms whose unit tests must exercise every (wrapped) operation of their spec.
-COVERED_PLATFORMS = ("runbeam",)
+# Every platform with a spec must have every (wrapped) operation exercised by a unit test:
+# a new spec is covered by default.
+COVERED_PLATFORMS = tuple(sorted(p.stem for p in SPEC_DIR.glob("*.yaml")))
+
+
+@pytest.fixture
+def conformance(request: pytest.FixtureRequest) -> Iterator[Callable[..., ConformanceMock]]:
+    """A factory of started `responses` mocks that check traffic against a platform's spec.
+
+    `conformance("akribes")` (or `conformance("runbeam", api_prefix="/api")`) starts a mock;
+    every request sent and every canned reply is validated against `openapi/<platform>.yaml`
+    when the test ends. Tests that send or receive something the spec forbids on purpose
+    opt out with `@pytest.mark.off_spec("reason")`; the operations they hit still count.
+    """
+    marker = request.node.get_closest_marker("off_spec")
+    if marker is not None:
+        assert marker.args and marker.args[0], "off_spec needs a reason"
+    with ExitStack() as stack:
+
+        def start(platform: str, *, api_prefix: str = "") -> ConformanceMock:
+            # Validation (and coverage) runs on exit, before `responses` clears its calls.
+            mock = stack.enter_context(ConformanceMock(platform, api_prefix=api_prefix))
+            mock.skip_validation = marker is not None
+            return mock
+
+        yield start
 
 
 def _ran_whole_suite(session: pytest.Session) -> bool:

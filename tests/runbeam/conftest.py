@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -22,20 +22,9 @@ def _no_runbeam_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def api(request: pytest.FixtureRequest) -> Iterator[ConformanceMock]:
-    """A started mock; every request sent and every canned reply is checked against the spec.
-
-    Tests that send or receive something the spec forbids on purpose opt out of the check
-    with `@pytest.mark.off_spec("reason")`; the operations they hit still count as covered.
-    """
-    marker = request.node.get_closest_marker("off_spec")
-    if marker is not None:
-        assert marker.args and marker.args[0], "off_spec needs a reason"
-    # ConformanceMock validates (and records coverage) on exit, before `responses` clears
-    # its recorded calls; a validate() after the block would see none.
-    with ConformanceMock("runbeam", api_prefix="/api") as mock:
-        mock.skip_validation = marker is not None
-        yield mock
+def api(conformance: Callable[..., ConformanceMock]) -> ConformanceMock:
+    """A started mock checking every request and canned reply against openapi/runbeam.yaml."""
+    return conformance("runbeam", api_prefix="/api")
 
 
 @pytest.fixture
