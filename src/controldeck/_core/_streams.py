@@ -1,0 +1,771 @@
+"""`Stream[T]` and the stream decoders: SSE (with resume), NDJSON, length-prefixed envelopes.
+
+A stream is an iterator of typed items and a context manager; closing it releases the
+connection at once. Items come from *frames* (SSE events, JSON lines, envelope messages)
+through a platform's `parse` callable, which returns an item, `None` to skip the frame
+(keepalives, pings) or `Many(items)` for several (a flattened batch). Reads go through
+`response.raw.read1()`, so an event reaches the caller as soon as its bytes arrive, on
+chunked and close-delimited responses alike. Every error raised while iterating is a
+controldeck error.
+
+Building a stream in a platform
+-------------------------------
+
+The platform gives an *opener*: a callable that takes the extra headers to send
+(`Last-Event-ID` when resuming) and returns a 2xx response opened with `stream=True`.
+The read timeout it opens with is the stream's idle timeout: no bytes for that long
+raises `APITimeoutError` (keepalive comments count as bytes).
+
+SSE with resume (Akribes hub events: `event: batch` frames whose data is a JSON array)::
+
+    def events(self, hub_id: str, *, timeout: Timeout = (5, 90)) -> Stream[HubEvent]:
+        def opener(headers: Mapping[str, str]) -> requests.Response:
+            return self._transport.send(
+                "GET", f"/hubs/{hub_id}/events", stream=True, timeout=timeout,
+                extra_headers={"Accept": "text/event-stream", **headers},
+            )
+
+        def parse(event: ServerSentEvent) -> Many[HubEvent] | None:
+            if event.event != "batch":
+                return None  # pings and unknown names vanish
+            return Many(structure(item, HubEvent) for item in event.json())
+
+        return sse_stream(opener, parse, resume=True, terminal=lambda e: e.kind == "done")
+
+With `resume=True` a dropped connection (reset, cut-off chunked body) is reopened with
+`Last-Event-ID: <last id>` after the server's `retry:` (capped at 30 s) or a jittered
+backoff; a connect failure, 408, 429 or 5xx while reopening is retried the same way, any
+other status is raised at once. `max_reconnects` bounds the reopen attempts in a row and
+is restored once a reopened connection delivers data (a server that accepts and drops at
+once cannot keep a caller looping forever). A clean end of the body ends the stream and
+is never reconnected. An idle timeout is raised, not reconnected: it is the caller's own
+bound on silence, and reconnecting would stretch it without limit.
+
+Length-prefixed envelopes (Rune Connect server streams)::
+
+    def on_end(payload: Mapping[str, Any]) -> None:
+        if "error" in payload:
+            raise rune_error_from_connect(payload["error"])  # the platform's mapping
+
+    return envelope_stream(opener, lambda msg: structure(msg, WatchEvent), on_end=on_end)
+
+Each message is decoded as JSON before `parse` sees it. The end-of-stream message goes to
+`on_end` (default: `raise_end_error`, a `StreamError` naming the code); a body that ends
+without one is a `StreamError`.
+
+Any other source (RunAgent over a WebSocket)::
+
+    ws = websocket.create_connection(url, timeout=idle)
+    def items() -> Iterator[RunEvent]:
+        for text in ws:   # the platform maps its library's errors to controldeck errors
+            yield structure(json.loads(text), RunEvent)
+    return Stream(items(), close=ws.close, terminal=lambda e: e.type == "completed")
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generic, NamedTuple, Self, TypeVar
+
+import requests
+import urllib3
+
+from controldeck._core import _constants as C
+from controldeck._core._redact import excerpt, redact_text
+from controldeck._core._sse import ServerSentEvent, SSEDecoder
+from controldeck._core._transport import _root_cause, backoff_delay
+from controldeck.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ControlDeckError,
+    InvalidArgumentError,
+    StreamError,
+)
+
+__all__ = [
+    "EndOfStream",
+    "EnvelopeDecoder",
+    "Many",
+    "NDJSONDecoder",
+    "Opener",
+    "Stream",
+    "envelope_stream",
+    "ndjson_stream",
+    "raise_end_error",
+    "sse_stream",
+]
+
+T = TypeVar("T")
+F = TypeVar("F")
+
+Opener = Callable[[Mapping[str, str]], requests.Response]
+"""Opens the stream: given extra headers to send, returns a 2xx response with `stream=True`."""
+
+
+class Many(tuple[T, ...]):
+    """Several items from one frame, returned by a `parse` callable (a flattened batch).
+
+    Example:
+        >>> def parse(event: ServerSentEvent) -> Many[dict[str, Any]] | None:
+        ...     return Many(event.json()) if event.event == "batch" else None
+    """
+
+    __slots__ = ()
+
+
+class Stream(Generic[T]):
+    """An iterator of items that holds a connection; use it in a `with` block.
+
+    Iteration ends at the end of the source, after a terminal item, or once `close()` was
+    called; each of these releases the connection. An error while iterating closes the
+    stream too.
+
+    Args:
+        items: Where the items come from: any iterable (a generator over a WebSocket, say).
+        close: Releases what `items` holds; called once, by `close()`.
+        terminal: True for the last item the caller wants: it is yielded, then the stream
+            closes.
+
+    Example:
+        >>> with client.hub_events("hub-1") as events:
+        ...     for event in events:
+        ...         print(event.kind)
+    """
+
+    __slots__ = ("_close", "_closed", "_items", "_terminal")
+
+    def __init__(
+        self,
+        items: Iterable[T],
+        *,
+        close: Callable[[], None] | None = None,
+        terminal: Callable[[T], bool] | None = None,
+    ) -> None:
+        self._items = iter(items)
+        self._close = close
+        self._terminal = terminal
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream was closed (by the caller, its end, a terminal item or an error).
+
+        Example:
+            >>> stream.close(); stream.closed
+            True
+        """
+        return self._closed
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> T:
+        if self._closed:
+            raise StopIteration
+        try:
+            item = next(self._items)
+        except BaseException:  # the end, an error or Ctrl-C: release the connection either way
+            self.close()
+            raise
+        if self._terminal is not None and self._terminal(item):
+            self.close()
+        return item
+
+    def close(self) -> None:
+        """Release the connection now; later calls do nothing and iteration stops.
+
+        Call it from the thread that iterates (or when no iteration is in progress).
+
+        Example:
+            >>> stream = client.hub_events("hub-1")
+            >>> first = next(stream)
+            >>> stream.close()
+        """
+        if self._closed:
+            return
+        self._closed = True
+        close_items = getattr(self._items, "close", None)
+        try:
+            if close_items is not None:
+                close_items()
+        finally:
+            if self._close is not None:
+                self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# -- decoders ---------------------------------------------------------------------------
+
+
+class NDJSONDecoder:
+    """Newline-delimited JSON: one value per line, blank lines skipped, CRLF accepted.
+
+    Example:
+        >>> decoder = NDJSONDecoder()
+        >>> decoder.feed(b'{"a": 1}\\r\\n\\n[2')
+        [{'a': 1}]
+        >>> decoder.feed(b"]\\n")
+        [[2]]
+    """
+
+    __slots__ = ("_line", "_parts")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._line = 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        """Decode the next bytes.
+
+        Args:
+            chunk: Any number of bytes.
+
+        Returns:
+            The values of the lines these bytes complete.
+
+        Raises:
+            StreamError: A line is not JSON (the message names its number and quotes it).
+
+        Example:
+            >>> NDJSONDecoder().feed(b"1\\n2\\n")
+            [1, 2]
+        """
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._parts.append(chunk)
+            return []
+        if self._parts:
+            self._parts.append(chunk[:end])
+            complete = b"".join(self._parts)
+            self._parts = []
+        else:
+            complete = chunk[:end]
+        if end + 1 < len(chunk):
+            self._parts.append(chunk[end + 1 :])
+        return [
+            value for line in complete.split(b"\n") if (value := self._value(line)) is not _SKIP
+        ]
+
+    def finish(self) -> list[Any]:
+        """End of stream: the last line may lack its newline.
+
+        Returns:
+            The value of that last line, if there is one.
+
+        Raises:
+            StreamError: The last line is not JSON.
+
+        Example:
+            >>> decoder = NDJSONDecoder()
+            >>> decoder.feed(b'{"done": true}')
+            []
+            >>> decoder.finish()
+            [{'done': True}]
+        """
+        rest = b"".join(self._parts)
+        self._parts = []
+        value = self._value(rest) if rest else _SKIP
+        return [] if value is _SKIP else [value]
+
+    def _value(self, line: bytes) -> Any:
+        self._line += 1
+        if not line.strip():
+            return _SKIP
+        try:
+            return json.loads(line)
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise StreamError(
+                f"NDJSON line {self._line} is not JSON ({reason}): {excerpt(line, 80)!r}"
+            ) from None
+
+
+_SKIP: Any = object()
+
+
+class EndOfStream(NamedTuple):
+    """The end-of-stream message of an envelope stream (`{"error"?, "metadata"?}`)."""
+
+    payload: dict[str, Any]
+
+
+_PREFIX = 5
+_FLAG_COMPRESSED = 0x01
+_FLAG_END = 0x02
+
+
+class EnvelopeDecoder:
+    """Length-prefixed envelopes (Connect streaming): 1 flags byte, 4-byte big-endian length.
+
+    Args:
+        max_message_size: Largest message accepted, in bytes.
+        require_end: Whether a stream must finish with an end-of-stream message.
+
+    Example:
+        >>> decoder = EnvelopeDecoder()
+        >>> decoder.feed(b"\\x00\\x00\\x00\\x00\\x02{}\\x02\\x00\\x00\\x00\\x02{}")
+        [b'{}', EndOfStream(payload={})]
+    """
+
+    __slots__ = ("_buf", "_ended", "max_message_size", "require_end")
+
+    def __init__(
+        self, *, max_message_size: int = C.STREAM_MAX_MESSAGE, require_end: bool = True
+    ) -> None:
+        self.max_message_size = max_message_size
+        self.require_end = require_end
+        self._buf = bytearray()
+        self._ended = False
+
+    def feed(self, chunk: bytes) -> list[bytes | EndOfStream]:
+        """Decode the next bytes.
+
+        Args:
+            chunk: Any number of bytes; a prefix or a message may be split across calls.
+
+        Returns:
+            The messages these bytes complete, and `EndOfStream` once it arrives.
+
+        Raises:
+            StreamError: A compressed or oversized message, unknown flags, a malformed
+                end-of-stream message, or data after it.
+
+        Example:
+            >>> EnvelopeDecoder().feed(b"\\x00\\x00\\x00\\x00\\x01")
+            []
+        """
+        if not chunk:
+            return []
+        if self._ended:
+            raise StreamError("data after the end-of-stream message")
+        buf = self._buf
+        buf += chunk
+        frames: list[bytes | EndOfStream] = []
+        pos, size = 0, len(buf)
+        while size - pos >= _PREFIX:
+            flags = buf[pos]
+            length = int.from_bytes(buf[pos + 1 : pos + _PREFIX], "big")
+            self._check(flags, length)
+            start = pos + _PREFIX
+            if size - start < length:
+                break
+            message = bytes(buf[start : start + length])
+            pos = start + length
+            if flags & _FLAG_END:
+                if pos != size:
+                    raise StreamError("data after the end-of-stream message")
+                self._ended = True
+                frames.append(EndOfStream(_end_payload(message)))
+            else:
+                frames.append(message)
+        del buf[:pos]
+        return frames
+
+    def _check(self, flags: int, length: int) -> None:
+        # Checked as soon as the prefix is in, before waiting for (and buffering) the body.
+        if flags & _FLAG_COMPRESSED:
+            raise StreamError("compressed envelope, but compression was never negotiated")
+        if flags & ~(_FLAG_COMPRESSED | _FLAG_END):
+            raise StreamError(f"unknown envelope flags 0x{flags:02x}")
+        if length > self.max_message_size:
+            raise StreamError(
+                f"envelope message of {length} bytes exceeds the {self.max_message_size}-byte cap"
+            )
+
+    def finish(self) -> list[bytes | EndOfStream]:
+        """End of stream: nothing may be left half-read, and the end message must have come.
+
+        Returns:
+            Always an empty list (every complete message was returned by `feed`).
+
+        Raises:
+            StreamError: The stream was cut off inside an envelope, or ended without an
+                end-of-stream message although one is required.
+
+        Example:
+            >>> EnvelopeDecoder(require_end=False).finish()
+            []
+        """
+        left = len(self._buf)
+        if left:
+            self._buf.clear()
+            raise StreamError(f"stream cut off inside an envelope ({left} bytes of it arrived)")
+        if self.require_end and not self._ended:
+            raise StreamError("stream ended without an end-of-stream message")
+        return []
+
+
+def _end_payload(message: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(message)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise StreamError(f"end-of-stream message is not a JSON object: {excerpt(message, 80)!r}")
+    return payload
+
+
+def raise_end_error(payload: Mapping[str, Any]) -> None:
+    """The default `on_end`: raise when the end-of-stream message carries an error.
+
+    Args:
+        payload: The end-of-stream JSON object (`{"error"?: {code, message, details},
+            "metadata"?}`).
+
+    Raises:
+        StreamError: `payload` has an `error`; the message names its code and message.
+
+    Example:
+        >>> raise_end_error({})  # a clean end
+        >>> raise_end_error({"error": {"code": "not_found", "message": "no such mesh"}})
+        Traceback (most recent call last):
+        controldeck.errors.StreamError: stream ended with error [not_found]: no such mesh
+    """
+    error = payload.get("error")
+    if error is None:
+        return
+    if not isinstance(error, Mapping):
+        raise StreamError(f"stream ended with error: {excerpt(json.dumps(error), 200)}")
+    code, message = error.get("code", "unknown"), error.get("message", "")
+    raise StreamError(f"stream ended with error [{code}]: {excerpt(str(message), 200)}")
+
+
+# -- reading HTTP responses ---------------------------------------------------------------
+
+# Exceptions a read can raise when the connection breaks; ReadTimeoutError and DecodeError
+# are told apart before these.
+_DROPPED = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class _Resume(NamedTuple):
+    max_reconnects: int
+    sleep: Callable[[float], None]
+
+
+class _HttpSource(Generic[F, T]):
+    """Reads one response after another (when resuming) and turns its bytes into items."""
+
+    def __init__(
+        self,
+        opener: Opener,
+        decoder: Any,
+        parse: Callable[[F], T | Many[T] | None],
+        *,
+        resume: _Resume | None = None,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self._opener = opener
+        self._decoder = decoder
+        self._parse = parse
+        self._resume = resume
+        self._secrets = tuple(s for s in secrets if s)
+        self._failures = 0  # reopen attempts since a connection last delivered data
+        self._response = opener(self._headers())
+        self._opened()
+
+    def _headers(self) -> dict[str, str]:
+        last_id = getattr(self._decoder, "last_event_id", None)
+        if not last_id:
+            return {}
+        # WHATWG sends the id UTF-8 encoded; requests writes str headers as Latin-1.
+        return {"Last-Event-ID": last_id.encode("utf-8").decode("latin-1")}
+
+    def _opened(self) -> None:
+        response = self._response
+        request = response.request
+        method = request.method if request is not None else "GET"
+        self._label = redact_text(f"{method} {response.url.split('?', 1)[0]}", self._secrets)
+        # urllib3 sets the socket's timeout to the read timeout the request was sent with.
+        connection = getattr(response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        timeout = sock.gettimeout() if sock is not None else None
+        self._idle = float(timeout) if timeout is not None else None
+
+    def close(self) -> None:
+        self._response.close()
+
+    def items(self) -> Iterator[T]:
+        decoder, parse = self._decoder, self._parse
+        while True:
+            read1 = self._response.raw.read1
+            delivered = False
+            dropped: APIConnectionError | None
+            while True:
+                try:
+                    chunk = read1(C.STREAM_READ_SIZE, decode_content=True)
+                except Exception as exc:
+                    dropped = self._read_failed(exc)
+                    break
+                if not chunk:
+                    dropped = None
+                    break
+                delivered = True
+                try:
+                    frames = decoder.feed(chunk)
+                except StreamError as exc:
+                    raise self._stream_error(exc) from None
+                for frame in frames:
+                    try:
+                        item = parse(frame)
+                    except ControlDeckError as exc:
+                        if isinstance(exc, StreamError):
+                            raise self._stream_error(exc) from None
+                        raise
+                    except Exception as exc:
+                        raise self._foreign_error(exc) from exc
+                    if item is None:
+                        continue
+                    if isinstance(item, Many):
+                        yield from item
+                    else:
+                        yield item
+            if dropped is None:
+                try:
+                    frames = decoder.finish()
+                except StreamError as exc:
+                    raise self._stream_error(exc) from None
+                for frame in frames:
+                    item = self._parsed(frame)
+                    if isinstance(item, Many):
+                        yield from item
+                    elif item is not None:
+                        yield item
+                return
+            self._reopen(dropped, delivered)
+
+    def _parsed(self, frame: F) -> T | Many[T] | None:
+        try:
+            return self._parse(frame)
+        except ControlDeckError as exc:
+            if isinstance(exc, StreamError):
+                raise self._stream_error(exc) from None
+            raise
+        except Exception as exc:
+            raise self._foreign_error(exc) from exc
+
+    def _foreign_error(self, exc: Exception) -> StreamError:
+        # A platform's parser let a raw error out (KeyError, JSONDecodeError...).
+        return StreamError(
+            redact_text(
+                f"{self._label}: could not read a frame ({type(exc).__name__}: {exc})",
+                self._secrets,
+            )
+        )
+
+    def _stream_error(self, exc: StreamError) -> StreamError:
+        return StreamError(redact_text(f"{self._label}: {exc}", self._secrets))
+
+    def _read_failed(self, exc: Exception) -> APIConnectionError:
+        """Raise what ends the stream; return the error of a drop that may be reconnected."""
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            idle = f"{self._idle:g} s" if self._idle is not None else "the read timeout"
+            raise APITimeoutError(
+                f"{self._label}: no data arrived for {idle} (idle timeout). "
+                "Pass a longer read timeout to wait longer.",
+                url=self._label,
+            ) from None
+        if isinstance(exc, urllib3.exceptions.DecodeError):
+            raise StreamError(
+                f"{self._label}: could not decode the body ({_root_cause(exc, self._secrets)})"
+            ) from None
+        if not isinstance(exc, _DROPPED):
+            raise APIConnectionError(
+                f"{self._label}: reading the stream failed ({_root_cause(exc, self._secrets)})",
+                url=self._label,
+            ) from exc
+        return APIConnectionError(
+            f"{self._label}: connection dropped mid-stream ({_root_cause(exc, self._secrets)})",
+            url=self._label,
+        )
+
+    def _reopen(self, dropped: APIConnectionError, delivered: bool) -> None:
+        """Reopen after a drop, or raise when not resuming or out of reconnects."""
+        self._response.close()
+        resume = self._resume
+        if resume is None:
+            raise dropped from None
+        if delivered:
+            self._failures = 0
+        error: ControlDeckError = dropped
+        while self._failures < resume.max_reconnects:
+            resume.sleep(self._delay(error))
+            self._failures += 1
+            try:
+                self._response = self._opener(self._headers())
+            except APIStatusError as exc:
+                if exc.status_code < 500 and exc.status_code not in (408, 429):
+                    raise
+                error = exc
+            except APIConnectionError as exc:
+                error = exc
+            else:
+                self._opened()
+                return
+        if error is dropped and self._failures:
+            raise APIConnectionError(
+                f"{dropped}; gave up after {self._failures} reconnects", url=self._label
+            ) from None
+        raise error
+
+    def _delay(self, error: ControlDeckError) -> float:
+        if isinstance(error, APIStatusError) and error.retry_after is not None:
+            return error.retry_after
+        retry_ms: int | None = getattr(self._decoder, "retry", None)
+        if retry_ms is not None:
+            return min(retry_ms / 1000, C.STREAM_RETRY_MAX)
+        return backoff_delay(self._failures)
+
+
+# -- constructors -------------------------------------------------------------------------
+
+
+def sse_stream(
+    opener: Opener,
+    parse: Callable[[ServerSentEvent], T | Many[T] | None],
+    *,
+    terminal: Callable[[T], bool] | None = None,
+    resume: bool = False,
+    last_event_id: str | None = None,
+    max_reconnects: int = C.STREAM_MAX_RECONNECTS,
+    sleep: Callable[[float], None] = time.sleep,
+    secrets: Iterable[str] = (),
+) -> Stream[T]:
+    """Open a server-sent events stream.
+
+    Args:
+        opener: Opens the response (see `Opener`); called now, and again on each reconnect.
+        parse: Turns an event into an item, `None` (skip it) or `Many(...)`.
+        terminal: True for the last item wanted; the stream closes after yielding it.
+        resume: Reopen a dropped connection with `Last-Event-ID` (see the module docs).
+        last_event_id: Resume from this id already on the first request.
+        max_reconnects: Reopen attempts in a row before giving up.
+        sleep: Waits between reconnects (injected by tests).
+        secrets: Strings to mask in error messages (a token in the URL, say).
+
+    Returns:
+        The open stream.
+
+    Raises:
+        InvalidArgumentError: `max_reconnects` is not an int >= 0.
+        APIStatusError: The server refused to open the stream.
+        APIConnectionError: The stream could not be opened.
+
+    Example:
+        >>> stream = sse_stream(opener, lambda e: e.json() if e.event == "log" else None)
+        >>> with stream:
+        ...     for line in stream:
+        ...         print(line)
+    """
+    if (
+        not isinstance(max_reconnects, int)
+        or isinstance(max_reconnects, bool)
+        or max_reconnects < 0
+    ):
+        raise InvalidArgumentError(f"max_reconnects must be an int >= 0, got {max_reconnects!r}")
+    source: _HttpSource[ServerSentEvent, T] = _HttpSource(
+        opener,
+        SSEDecoder(last_event_id),
+        parse,
+        resume=_Resume(max_reconnects, sleep) if resume else None,
+        secrets=secrets,
+    )
+    return Stream(source.items(), close=source.close, terminal=terminal)
+
+
+def ndjson_stream(
+    opener: Opener,
+    parse: Callable[[Any], T | Many[T] | None],
+    *,
+    terminal: Callable[[T], bool] | None = None,
+    secrets: Iterable[str] = (),
+) -> Stream[T]:
+    """Open a newline-delimited JSON stream; `parse` gets each decoded line.
+
+    Args:
+        opener: Opens the response (see `Opener`).
+        parse: Turns a decoded JSON value into an item, `None` (skip it) or `Many(...)`.
+        terminal: True for the last item wanted; the stream closes after yielding it.
+        secrets: Strings to mask in error messages.
+
+    Returns:
+        The open stream.
+
+    Raises:
+        APIStatusError: The server refused to open the stream.
+        APIConnectionError: The stream could not be opened.
+
+    Example:
+        >>> with ndjson_stream(opener, lambda v: structure(v, LogLine)) as lines:
+        ...     for line in lines:
+        ...         print(line.text)
+    """
+    source: _HttpSource[Any, T] = _HttpSource(opener, NDJSONDecoder(), parse, secrets=secrets)
+    return Stream(source.items(), close=source.close, terminal=terminal)
+
+
+def envelope_stream(
+    opener: Opener,
+    parse: Callable[[Any], T | Many[T] | None],
+    *,
+    terminal: Callable[[T], bool] | None = None,
+    on_end: Callable[[Mapping[str, Any]], None] = raise_end_error,
+    require_end: bool = True,
+    max_message_size: int = C.STREAM_MAX_MESSAGE,
+    secrets: Iterable[str] = (),
+) -> Stream[T]:
+    """Open a stream of length-prefixed JSON envelopes (Connect server streaming).
+
+    Args:
+        opener: Opens the response (see `Opener`).
+        parse: Turns a decoded JSON message into an item, `None` (skip it) or `Many(...)`.
+        terminal: True for the last item wanted; the stream closes after yielding it.
+        on_end: Gets the end-of-stream JSON object when it arrives; raise from it to turn
+            `error.code` into the platform's error.
+        require_end: Whether a body without an end-of-stream message is a `StreamError`.
+        max_message_size: Largest message accepted, in bytes.
+        secrets: Strings to mask in error messages.
+
+    Returns:
+        The open stream.
+
+    Raises:
+        APIStatusError: The server refused to open the stream.
+        APIConnectionError: The stream could not be opened.
+
+    Example:
+        >>> with envelope_stream(opener, lambda m: structure(m, Workload)) as workloads:
+        ...     for workload in workloads:
+        ...         print(workload.name)
+    """
+
+    def frame(item: bytes | EndOfStream) -> T | Many[T] | None:
+        if isinstance(item, EndOfStream):
+            on_end(item.payload)
+            return None
+        try:
+            message = json.loads(item)
+        except ValueError:
+            raise StreamError(f"envelope message is not JSON: {excerpt(item, 80)!r}") from None
+        return parse(message)
+
+    decoder = EnvelopeDecoder(max_message_size=max_message_size, require_end=require_end)
+    source: _HttpSource[bytes | EndOfStream, T] = _HttpSource(
+        opener, decoder, frame, secrets=secrets
+    )
+    return Stream(source.items(), close=source.close, terminal=terminal)
