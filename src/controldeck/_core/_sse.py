@@ -190,19 +190,24 @@ class SSEDecoder:
         return events
 
     def finish(self) -> list[ServerSentEvent]:
-        """End of stream: an unterminated line or an event without its blank line is dropped.
+        """End of one response: an unterminated line or unfinished event is dropped.
+
+        `last_event_id` and `retry` are kept, so the decoder can go on reading the
+        stream a reconnect opens (which may start with a BOM again).
 
         Returns:
             Always an empty list (kept for symmetry with the other decoders).
 
         Example:
             >>> decoder = SSEDecoder()
-            >>> decoder.feed(b"data: cut off\\n")
+            >>> decoder.feed(b"id: 4\ndata: cut off\n")
             []
-            >>> decoder.finish()
-            []
+            >>> decoder.finish(), decoder.last_event_id
+            ([], '4')
         """
         self._parts = []
+        self._pending_cr = False
+        self._started = False
         self._data = None
         self._event = ""
         self._retry = None

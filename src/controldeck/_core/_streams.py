@@ -68,6 +68,7 @@ import http.client
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from time import monotonic
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, Self, TypeVar
 
@@ -491,11 +492,6 @@ class _HttpSource(Generic[F, T]):
         request = response.request
         method = request.method if request is not None else "GET"
         self._label = redact_text(f"{method} {response.url.split('?', 1)[0]}", self._secrets)
-        # urllib3 sets the socket's timeout to the read timeout the request was sent with.
-        connection = getattr(response.raw, "connection", None)
-        sock = getattr(connection, "sock", None)
-        timeout = sock.gettimeout() if sock is not None else None
-        self._idle = float(timeout) if timeout is not None else None
 
     def close(self) -> None:
         self._response.close()
@@ -507,10 +503,13 @@ class _HttpSource(Generic[F, T]):
             delivered = False
             dropped: APIConnectionError | None
             while True:
+                # The response does not say which read timeout it was opened with; the
+                # time a timed-out read waited does (once per chunk, not per event).
+                started = monotonic()
                 try:
                     chunk = read1(C.STREAM_READ_SIZE, decode_content=True)
                 except Exception as exc:
-                    dropped = self._read_failed(exc)
+                    dropped = self._read_failed(exc, monotonic() - started)
                     break
                 if not chunk:
                     dropped = None
@@ -571,12 +570,11 @@ class _HttpSource(Generic[F, T]):
     def _stream_error(self, exc: StreamError) -> StreamError:
         return StreamError(redact_text(f"{self._label}: {exc}", self._secrets))
 
-    def _read_failed(self, exc: Exception) -> APIConnectionError:
+    def _read_failed(self, exc: Exception, waited: float) -> APIConnectionError:
         """Raise what ends the stream; return the error of a drop that may be reconnected."""
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-            idle = f"{self._idle:g} s" if self._idle is not None else "the read timeout"
             raise APITimeoutError(
-                f"{self._label}: no data arrived for {idle} (idle timeout). "
+                f"{self._label}: no data arrived for {round(waited, 1):g} s (idle timeout). "
                 "Pass a longer read timeout to wait longer.",
                 url=self._label,
             ) from None
@@ -597,6 +595,7 @@ class _HttpSource(Generic[F, T]):
     def _reopen(self, dropped: APIConnectionError, delivered: bool) -> None:
         """Reopen after a drop, or raise when not resuming or out of reconnects."""
         self._response.close()
+        self._decoder.finish()  # a half-received event is not continued by the next response
         resume = self._resume
         if resume is None:
             raise dropped from None
