@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -21,7 +21,6 @@ from controldeck._core._sse import ServerSentEvent, SSEDecoder
 from controldeck._core._streams import (
     EndOfStream,
     EnvelopeDecoder,
-    Many,
     NDJSONDecoder,
     Stream,
     raise_end_error,
@@ -101,6 +100,13 @@ def test_sse_cr_ending_a_chunk_pairs_with_lf_starting_the_next() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"data: a\r") == []
     # Had the LF counted as a second line end, "a" would have been dispatched alone.
+    assert decoder.feed(b"\ndata: b\n\n") == [E("a\nb")]
+
+
+def test_sse_empty_chunk_between_cr_and_lf_keeps_them_one_line_end() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"") == []
     assert decoder.feed(b"\ndata: b\n\n") == [E("a\nb")]
 
 
@@ -447,9 +453,3 @@ def test_stream_exit_closes_even_when_the_body_raises() -> None:
     with pytest.raises(KeyboardInterrupt), Stream(iter([1]), close=closer):
         raise KeyboardInterrupt
     assert closer.calls == 1
-
-
-def test_many_is_a_tuple_of_items() -> None:
-    parse: Callable[[ServerSentEvent], Many[int] | None] = lambda e: Many(e.json())  # noqa: E731
-    assert parse(E("[1, 2]")) == (1, 2)
-    assert isinstance(parse(E("[]")), tuple)

@@ -27,7 +27,7 @@ from controldeck import (
 )
 from controldeck._core._sse import ServerSentEvent
 from controldeck._core._streams import (
-    Many,
+    Flatten,
     Stream,
     envelope_stream,
     ndjson_stream,
@@ -153,15 +153,17 @@ def test_gzip_encoded_events_are_decoded_as_they_arrive(
         assert list(s) == ["more"]
 
 
-def test_parse_skips_none_and_flattens_many(transport: Callable[[Server], Transport]) -> None:
+def test_parse_skips_none_and_flatten_yields_each_item(
+    transport: Callable[[Server], Transport],
+) -> None:
     body = sse(": keepalive", "event: ping", "data: {}", "", "event: batch", "data: [1, 2, 3]", "")
     body += sse("event: batch", "data: []", "", "event: batch", "data: [4]", "")
 
-    def parse(e: ServerSentEvent) -> Many[int] | None:
-        return Many(e.json()) if e.event == "batch" else None
+    def parse(e: ServerSentEvent) -> list[int] | None:
+        return e.json() if e.event == "batch" else None
 
     with Server([response(200, body)]) as server:
-        assert collect(sse_stream(opener(transport(server)), parse)) == [1, 2, 3, 4]
+        assert collect(sse_stream(opener(transport(server)), Flatten(parse))) == [1, 2, 3, 4]
 
 
 def test_ndjson_stream(transport: Callable[[Server], Transport]) -> None:
@@ -444,12 +446,13 @@ CONNECT = "application/connect+json"
 def test_envelope_stream_ends_cleanly_with_empty_end(
     transport: Callable[[Server], Transport],
 ) -> None:
-    data = envelope({"n": 1}) + envelope({"n": 2}) + envelope({}, 0x02)
+    data = envelope({"n": [1]}) + envelope({"n": []}) + envelope({"n": [2, 3]}) + envelope({}, 0x02)
     ends: list[Mapping[str, Any]] = []
     script = [stream_head(content_type=CONNECT), chunk(data[:7]), chunk(data[7:]), LAST_CHUNK]
     with Server([script]) as server:
-        stream = envelope_stream(opener(transport(server)), lambda m: m["n"], on_end=ends.append)
-        assert collect(stream) == [1, 2]
+        parse = Flatten(lambda m: m["n"])
+        stream = envelope_stream(opener(transport(server)), parse, on_end=ends.append)
+        assert collect(stream) == [1, 2, 3]
     assert ends == [{}]
 
 

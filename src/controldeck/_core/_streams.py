@@ -2,8 +2,9 @@
 
 A stream is an iterator of typed items and a context manager; closing it releases the
 connection at once. Items come from *frames* (SSE events, JSON lines, envelope messages)
-through a platform's `parse` callable, which returns an item, `None` to skip the frame
-(keepalives, pings) or `Many(items)` for several (a flattened batch). Reads go through
+through a platform's `parse` callable, which returns an item or `None` to skip the frame
+(keepalives, pings); wrapped in `Flatten(...)`, it returns several items per frame (a
+batch) or None. Reads go through
 `response.raw.read1()`, so an event reaches the caller as soon as its bytes arrive, on
 chunked and close-delimited responses alike. Every error raised while iterating is a
 controldeck error.
@@ -25,12 +26,14 @@ SSE with resume (Akribes hub events: `event: batch` frames whose data is a JSON 
                 extra_headers={"Accept": "text/event-stream", **headers},
             )
 
-        def parse(event: ServerSentEvent) -> Many[HubEvent] | None:
+        def parse(event: ServerSentEvent) -> list[HubEvent] | None:
             if event.event != "batch":
                 return None  # pings and unknown names vanish
-            return Many(structure(item, HubEvent) for item in event.json())
+            return [structure(item, HubEvent) for item in event.json()]
 
-        return sse_stream(opener, parse, resume=True, terminal=lambda e: e.kind == "done")
+        return sse_stream(
+            opener, Flatten(parse), resume=True, terminal=lambda e: e.kind == "done"
+        )
 
 With `resume=True` a dropped connection (reset, cut-off chunked body) is reopened with
 `Last-Event-ID: <last id>` after the server's `retry:` (capped at 30 s) or a jittered
@@ -68,9 +71,8 @@ import http.client
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from time import monotonic
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, Self, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, Self, TypeVar
 
 import requests
 import urllib3
@@ -91,7 +93,7 @@ from controldeck.errors import (
 __all__ = [
     "EndOfStream",
     "EnvelopeDecoder",
-    "Many",
+    "Flatten",
     "NDJSONDecoder",
     "Opener",
     "Stream",
@@ -108,15 +110,29 @@ Opener = Callable[[Mapping[str, str]], requests.Response]
 """Opens the stream: given extra headers to send, returns a 2xx response with `stream=True`."""
 
 
-class Many(tuple[T, ...]):
-    """Several items from one frame, returned by a `parse` callable (a flattened batch).
+class Flatten(Generic[F, T]):
+    """Marks a `parse` callable that returns several items per frame (a batch), or None.
+
+    A plain `parse` returns one item or None; a union of both shapes would defeat type
+    inference, so the shape is chosen once, by wrapping the callable.
+
+    Args:
+        parse: Turns a frame into an iterable of items (possibly empty), or None.
 
     Example:
-        >>> def parse(event: ServerSentEvent) -> Many[dict[str, Any]] | None:
-        ...     return Many(event.json()) if event.event == "batch" else None
+        >>> def batch(event: ServerSentEvent) -> list[int] | None:
+        ...     return event.json() if event.event == "batch" else None
+        >>> stream = sse_stream(opener, Flatten(batch))  # a Stream[int]
     """
 
-    __slots__ = ()
+    __slots__ = ("parse",)
+
+    def __init__(self, parse: Callable[[F], Iterable[T] | None]) -> None:
+        self.parse = parse
+
+
+Parser = Callable[[F], T | None] | Flatten[F, T]
+"""What a stream constructor takes: one item (or None) per frame, or `Flatten(...)`."""
 
 
 class Stream(Generic[T]):
@@ -454,6 +470,11 @@ def raise_end_error(payload: Mapping[str, Any]) -> None:
 _DROPPED = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
+class _Decoder(Protocol[F]):
+    def feed(self, chunk: bytes) -> list[F]: ...
+    def finish(self) -> list[F]: ...
+
+
 class _Resume(NamedTuple):
     max_reconnects: int
     sleep: Callable[[float], None]
@@ -465,15 +486,17 @@ class _HttpSource(Generic[F, T]):
     def __init__(
         self,
         opener: Opener,
-        decoder: Any,
-        parse: Callable[[F], T | Many[T] | None],
+        decoder: _Decoder[F],
+        parse: Parser[F, T],
         *,
         resume: _Resume | None = None,
         secrets: Iterable[str] = (),
     ) -> None:
         self._opener = opener
         self._decoder = decoder
-        self._parse = parse
+        # The hot loop calls the bare function; `_flat` says whether it returns many items.
+        self._flat = isinstance(parse, Flatten)
+        self._parse: Callable[[F], Any] = parse.parse if isinstance(parse, Flatten) else parse
         self._resume = resume
         self._secrets = tuple(s for s in secrets if s)
         self._failures = 0  # reopen attempts since a connection last delivered data
@@ -481,7 +504,8 @@ class _HttpSource(Generic[F, T]):
         self._opened()
 
     def _headers(self) -> dict[str, str]:
-        last_id = getattr(self._decoder, "last_event_id", None)
+        decoder = self._decoder
+        last_id = decoder.last_event_id if isinstance(decoder, SSEDecoder) else None
         if not last_id:
             return {}
         # WHATWG sends the id UTF-8 encoded; requests writes str headers as Latin-1.
@@ -497,7 +521,7 @@ class _HttpSource(Generic[F, T]):
         self._response.close()
 
     def items(self) -> Iterator[T]:
-        decoder, parse = self._decoder, self._parse
+        decoder, parse, flat, clock = self._decoder, self._parse, self._flat, time.monotonic
         while True:
             read1 = self._response.raw.read1
             delivered = False
@@ -505,11 +529,11 @@ class _HttpSource(Generic[F, T]):
             while True:
                 # The response does not say which read timeout it was opened with; the
                 # time a timed-out read waited does (once per chunk, not per event).
-                started = monotonic()
+                started = clock()
                 try:
                     chunk = read1(C.STREAM_READ_SIZE, decode_content=True)
                 except Exception as exc:
-                    dropped = self._read_failed(exc, monotonic() - started)
+                    dropped = self._read_failed(exc, clock() - started)
                     break
                 if not chunk:
                     dropped = None
@@ -530,7 +554,7 @@ class _HttpSource(Generic[F, T]):
                         raise self._foreign_error(exc) from exc
                     if item is None:
                         continue
-                    if isinstance(item, Many):
+                    if flat:
                         yield from item
                     else:
                         yield item
@@ -541,14 +565,12 @@ class _HttpSource(Generic[F, T]):
                     raise self._stream_error(exc) from None
                 for frame in frames:
                     item = self._parsed(frame)
-                    if isinstance(item, Many):
-                        yield from item
-                    elif item is not None:
-                        yield item
+                    if item is not None:
+                        yield from item if flat else (item,)
                 return
             self._reopen(dropped, delivered)
 
-    def _parsed(self, frame: F) -> T | Many[T] | None:
+    def _parsed(self, frame: F) -> Any:
         try:
             return self._parse(frame)
         except ControlDeckError as exc:
@@ -625,9 +647,9 @@ class _HttpSource(Generic[F, T]):
     def _delay(self, error: ControlDeckError) -> float:
         if isinstance(error, APIStatusError) and error.retry_after is not None:
             return error.retry_after
-        retry_ms: int | None = getattr(self._decoder, "retry", None)
-        if retry_ms is not None:
-            return min(retry_ms / 1000, C.STREAM_RETRY_MAX)
+        decoder = self._decoder
+        if isinstance(decoder, SSEDecoder) and decoder.retry is not None:
+            return min(decoder.retry / 1000, C.STREAM_RETRY_MAX)
         return backoff_delay(self._failures)
 
 
@@ -636,7 +658,7 @@ class _HttpSource(Generic[F, T]):
 
 def sse_stream(
     opener: Opener,
-    parse: Callable[[ServerSentEvent], T | Many[T] | None],
+    parse: Parser[ServerSentEvent, T],
     *,
     terminal: Callable[[T], bool] | None = None,
     resume: bool = False,
@@ -649,7 +671,7 @@ def sse_stream(
 
     Args:
         opener: Opens the response (see `Opener`); called now, and again on each reconnect.
-        parse: Turns an event into an item, `None` (skip it) or `Many(...)`.
+        parse: Turns an event into an item or `None` (skip it); see `Flatten` for batches.
         terminal: True for the last item wanted; the stream closes after yielding it.
         resume: Reopen a dropped connection with `Last-Event-ID` (see the module docs).
         last_event_id: Resume from this id already on the first request.
@@ -689,7 +711,7 @@ def sse_stream(
 
 def ndjson_stream(
     opener: Opener,
-    parse: Callable[[Any], T | Many[T] | None],
+    parse: Parser[Any, T],
     *,
     terminal: Callable[[T], bool] | None = None,
     secrets: Iterable[str] = (),
@@ -698,7 +720,7 @@ def ndjson_stream(
 
     Args:
         opener: Opens the response (see `Opener`).
-        parse: Turns a decoded JSON value into an item, `None` (skip it) or `Many(...)`.
+        parse: Turns a decoded JSON value into an item or `None`; see `Flatten`.
         terminal: True for the last item wanted; the stream closes after yielding it.
         secrets: Strings to mask in error messages.
 
@@ -720,7 +742,7 @@ def ndjson_stream(
 
 def envelope_stream(
     opener: Opener,
-    parse: Callable[[Any], T | Many[T] | None],
+    parse: Parser[Any, T],
     *,
     terminal: Callable[[T], bool] | None = None,
     on_end: Callable[[Mapping[str, Any]], None] = raise_end_error,
@@ -732,7 +754,7 @@ def envelope_stream(
 
     Args:
         opener: Opens the response (see `Opener`).
-        parse: Turns a decoded JSON message into an item, `None` (skip it) or `Many(...)`.
+        parse: Turns a decoded JSON message into an item or `None`; see `Flatten`.
         terminal: True for the last item wanted; the stream closes after yielding it.
         on_end: Gets the end-of-stream JSON object when it arrives; raise from it to turn
             `error.code` into the platform's error.
@@ -753,7 +775,10 @@ def envelope_stream(
         ...         print(workload.name)
     """
 
-    def frame(item: bytes | EndOfStream) -> T | Many[T] | None:
+    flat = isinstance(parse, Flatten)
+    parse_message: Callable[[Any], Any] = parse.parse if isinstance(parse, Flatten) else parse
+
+    def frame(item: bytes | EndOfStream) -> Any:
         if isinstance(item, EndOfStream):
             on_end(item.payload)
             return None
@@ -761,10 +786,10 @@ def envelope_stream(
             message = json.loads(item)
         except ValueError:
             raise StreamError(f"envelope message is not JSON: {excerpt(item, 80)!r}") from None
-        return parse(message)
+        return parse_message(message)
 
     decoder = EnvelopeDecoder(max_message_size=max_message_size, require_end=require_end)
     source: _HttpSource[bytes | EndOfStream, T] = _HttpSource(
-        opener, decoder, frame, secrets=secrets
+        opener, decoder, Flatten(frame) if flat else frame, secrets=secrets
     )
     return Stream(source.items(), close=source.close, terminal=terminal)
