@@ -17,14 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controldeck import StreamError
+from controldeck._core._frames import EndOfStream, EnvelopeDecoder, NDJSONDecoder
 from controldeck._core._sse import ServerSentEvent, SSEDecoder
-from controldeck._core._streams import (
-    EndOfStream,
-    EnvelopeDecoder,
-    NDJSONDecoder,
-    Stream,
-    raise_end_error,
-)
+from controldeck._core._streams import Stream, raise_end_error
 
 E = ServerSentEvent
 

@@ -238,6 +238,7 @@ def test_reset_mid_stream(transport: Callable[[Server], Transport]) -> None:
     assert "reset by peer" in message.lower()
     assert "\n" not in message and SECRET not in message
     assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert (info.value.method, info.value.url) == ("GET", f"{server.base_url}/t/<redacted>/events")
 
 
 @pytest.mark.parametrize(

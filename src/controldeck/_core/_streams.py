@@ -1,13 +1,14 @@
-"""`Stream[T]` and the stream decoders: SSE (with resume), NDJSON, length-prefixed envelopes.
+"""`Stream[T]` and how platforms open one: SSE (with resume), NDJSON, length-prefixed envelopes.
 
 A stream is an iterator of typed items and a context manager; closing it releases the
-connection at once. Items come from *frames* (SSE events, JSON lines, envelope messages)
-through a platform's `parse` callable, which returns an item or `None` to skip the frame
+connection at once (close it from the thread that iterates). Items come from *frames*
+(SSE events from `_sse.py`, JSON lines and envelope messages from `_frames.py`) through a
+platform's `parse` callable, which returns an item or `None` to skip the frame
 (keepalives, pings); wrapped in `Flatten(...)`, it returns several items per frame (a
-batch) or None. Reads go through
-`response.raw.read1()`, so an event reaches the caller as soon as its bytes arrive, on
-chunked and close-delimited responses alike. Every error raised while iterating is a
-controldeck error.
+batch) or None. Reads go through `response.raw.read1()`, so an event reaches the caller
+as soon as its bytes arrive, on chunked and close-delimited responses alike. Every error
+raised while iterating is a controldeck error; messages have the stream's `secrets`
+masked and show the URL without its query.
 
 Building a stream in a platform
 -------------------------------
@@ -52,7 +53,8 @@ Length-prefixed envelopes (Rune Connect server streams)::
 
     return envelope_stream(opener, lambda msg: structure(msg, WatchEvent), on_end=on_end)
 
-Each message is decoded as JSON before `parse` sees it. The end-of-stream message goes to
+Each message is decoded as JSON before `parse` sees it (`ndjson_stream` likewise hands
+`parse` each decoded line). The end-of-stream message goes to
 `on_end` (default: `raise_end_error`, a `StreamError` naming the code); a body that ends
 without one is a `StreamError`.
 
@@ -78,6 +80,7 @@ import requests
 import urllib3
 
 from controldeck._core import _constants as C
+from controldeck._core._frames import EndOfStream, EnvelopeDecoder, NDJSONDecoder
 from controldeck._core._redact import excerpt, redact_text
 from controldeck._core._sse import ServerSentEvent, SSEDecoder
 from controldeck._core._transport import _root_cause, backoff_delay
@@ -91,10 +94,7 @@ from controldeck.errors import (
 )
 
 __all__ = [
-    "EndOfStream",
-    "EnvelopeDecoder",
     "Flatten",
-    "NDJSONDecoder",
     "Opener",
     "Stream",
     "envelope_stream",
@@ -226,218 +226,6 @@ class Stream(Generic[T]):
         self.close()
 
 
-# -- decoders ---------------------------------------------------------------------------
-
-
-class NDJSONDecoder:
-    """Newline-delimited JSON: one value per line, blank lines skipped, CRLF accepted.
-
-    Example:
-        >>> decoder = NDJSONDecoder()
-        >>> decoder.feed(b'{"a": 1}\\r\\n\\n[2')
-        [{'a': 1}]
-        >>> decoder.feed(b"]\\n")
-        [[2]]
-    """
-
-    __slots__ = ("_line", "_parts")
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._line = 0
-
-    def feed(self, chunk: bytes) -> list[Any]:
-        """Decode the next bytes.
-
-        Args:
-            chunk: Any number of bytes.
-
-        Returns:
-            The values of the lines these bytes complete.
-
-        Raises:
-            StreamError: A line is not JSON (the message names its number and quotes it).
-
-        Example:
-            >>> NDJSONDecoder().feed(b"1\\n2\\n")
-            [1, 2]
-        """
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            if chunk:
-                self._parts.append(chunk)
-            return []
-        if self._parts:
-            self._parts.append(chunk[:end])
-            complete = b"".join(self._parts)
-            self._parts = []
-        else:
-            complete = chunk[:end]
-        if end + 1 < len(chunk):
-            self._parts.append(chunk[end + 1 :])
-        return [
-            value for line in complete.split(b"\n") if (value := self._value(line)) is not _SKIP
-        ]
-
-    def finish(self) -> list[Any]:
-        """End of stream: the last line may lack its newline.
-
-        Returns:
-            The value of that last line, if there is one.
-
-        Raises:
-            StreamError: The last line is not JSON.
-
-        Example:
-            >>> decoder = NDJSONDecoder()
-            >>> decoder.feed(b'{"done": true}')
-            []
-            >>> decoder.finish()
-            [{'done': True}]
-        """
-        rest = b"".join(self._parts)
-        self._parts = []
-        value = self._value(rest) if rest else _SKIP
-        return [] if value is _SKIP else [value]
-
-    def _value(self, line: bytes) -> Any:
-        self._line += 1
-        if not line.strip():
-            return _SKIP
-        try:
-            return json.loads(line)
-        except ValueError as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise StreamError(
-                f"NDJSON line {self._line} is not JSON ({reason}): {excerpt(line, 80)!r}"
-            ) from None
-
-
-_SKIP: Any = object()
-
-
-class EndOfStream(NamedTuple):
-    """The end-of-stream message of an envelope stream (`{"error"?, "metadata"?}`)."""
-
-    payload: dict[str, Any]
-
-
-_PREFIX = 5
-_FLAG_COMPRESSED = 0x01
-_FLAG_END = 0x02
-
-
-class EnvelopeDecoder:
-    """Length-prefixed envelopes (Connect streaming): 1 flags byte, 4-byte big-endian length.
-
-    Args:
-        max_message_size: Largest message accepted, in bytes.
-        require_end: Whether a stream must finish with an end-of-stream message.
-
-    Example:
-        >>> decoder = EnvelopeDecoder()
-        >>> decoder.feed(b"\\x00\\x00\\x00\\x00\\x02{}\\x02\\x00\\x00\\x00\\x02{}")
-        [b'{}', EndOfStream(payload={})]
-    """
-
-    __slots__ = ("_buf", "_ended", "max_message_size", "require_end")
-
-    def __init__(
-        self, *, max_message_size: int = C.STREAM_MAX_MESSAGE, require_end: bool = True
-    ) -> None:
-        self.max_message_size = max_message_size
-        self.require_end = require_end
-        self._buf = bytearray()
-        self._ended = False
-
-    def feed(self, chunk: bytes) -> list[bytes | EndOfStream]:
-        """Decode the next bytes.
-
-        Args:
-            chunk: Any number of bytes; a prefix or a message may be split across calls.
-
-        Returns:
-            The messages these bytes complete, and `EndOfStream` once it arrives.
-
-        Raises:
-            StreamError: A compressed or oversized message, unknown flags, a malformed
-                end-of-stream message, or data after it.
-
-        Example:
-            >>> EnvelopeDecoder().feed(b"\\x00\\x00\\x00\\x00\\x01")
-            []
-        """
-        if not chunk:
-            return []
-        if self._ended:
-            raise StreamError("data after the end-of-stream message")
-        buf = self._buf
-        buf += chunk
-        frames: list[bytes | EndOfStream] = []
-        pos, size = 0, len(buf)
-        while size - pos >= _PREFIX:
-            flags = buf[pos]
-            length = int.from_bytes(buf[pos + 1 : pos + _PREFIX], "big")
-            self._check(flags, length)
-            start = pos + _PREFIX
-            if size - start < length:
-                break
-            message = bytes(buf[start : start + length])
-            pos = start + length
-            if flags & _FLAG_END:
-                if pos != size:
-                    raise StreamError("data after the end-of-stream message")
-                self._ended = True
-                frames.append(EndOfStream(_end_payload(message)))
-            else:
-                frames.append(message)
-        del buf[:pos]
-        return frames
-
-    def _check(self, flags: int, length: int) -> None:
-        # Checked as soon as the prefix is in, before waiting for (and buffering) the body.
-        if flags & _FLAG_COMPRESSED:
-            raise StreamError("compressed envelope, but compression was never negotiated")
-        if flags & ~(_FLAG_COMPRESSED | _FLAG_END):
-            raise StreamError(f"unknown envelope flags 0x{flags:02x}")
-        if length > self.max_message_size:
-            raise StreamError(
-                f"envelope message of {length} bytes exceeds the {self.max_message_size}-byte cap"
-            )
-
-    def finish(self) -> list[bytes | EndOfStream]:
-        """End of stream: nothing may be left half-read, and the end message must have come.
-
-        Returns:
-            Always an empty list (every complete message was returned by `feed`).
-
-        Raises:
-            StreamError: The stream was cut off inside an envelope, or ended without an
-                end-of-stream message although one is required.
-
-        Example:
-            >>> EnvelopeDecoder(require_end=False).finish()
-            []
-        """
-        left = len(self._buf)
-        if left:
-            self._buf.clear()
-            raise StreamError(f"stream cut off inside an envelope ({left} bytes of it arrived)")
-        if self.require_end and not self._ended:
-            raise StreamError("stream ended without an end-of-stream message")
-        return []
-
-
-def _end_payload(message: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(message)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise StreamError(f"end-of-stream message is not a JSON object: {excerpt(message, 80)!r}")
-    return payload
-
-
 def raise_end_error(payload: Mapping[str, Any]) -> None:
     """The default `on_end`: raise when the end-of-stream message carries an error.
 
@@ -515,7 +303,9 @@ class _HttpSource(Generic[F, T]):
         response = self._response
         request = response.request
         method = request.method if request is not None else "GET"
-        self._label = redact_text(f"{method} {response.url.split('?', 1)[0]}", self._secrets)
+        self._method = method
+        self._url = redact_text(response.url.split("?", 1)[0], self._secrets)
+        self._label = f"{method} {self._url}"
 
     def close(self) -> None:
         self._response.close()
@@ -598,7 +388,8 @@ class _HttpSource(Generic[F, T]):
             raise APITimeoutError(
                 f"{self._label}: no data arrived for {round(waited, 1):g} s (idle timeout). "
                 "Pass a longer read timeout to wait longer.",
-                url=self._label,
+                method=self._method,
+                url=self._url,
             ) from None
         if isinstance(exc, urllib3.exceptions.DecodeError):
             raise StreamError(
@@ -607,11 +398,13 @@ class _HttpSource(Generic[F, T]):
         if not isinstance(exc, _DROPPED):
             raise APIConnectionError(
                 f"{self._label}: reading the stream failed ({_root_cause(exc, self._secrets)})",
-                url=self._label,
+                method=self._method,
+                url=self._url,
             ) from exc
         return APIConnectionError(
             f"{self._label}: connection dropped mid-stream ({_root_cause(exc, self._secrets)})",
-            url=self._label,
+            method=self._method,
+            url=self._url,
         )
 
     def _reopen(self, dropped: APIConnectionError, delivered: bool) -> None:
@@ -640,7 +433,9 @@ class _HttpSource(Generic[F, T]):
                 return
         if error is dropped and self._failures:
             raise APIConnectionError(
-                f"{dropped}; gave up after {self._failures} reconnects", url=self._label
+                f"{dropped}; gave up after {self._failures} reconnects",
+                method=self._method,
+                url=self._url,
             ) from None
         raise error
 
