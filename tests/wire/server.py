@@ -10,8 +10,9 @@ each connection gets back, when they are sent, and how the connection ends.
         requests.get(server.url("/x"), timeout=(0.5, 0.3))
     assert server.requests[0].path == "/x"
 
-A handler returns a *script*: bytes, or a sequence of bytes chunks, `Delay(seconds)` pauses
-and at most one ending action (`CLOSE`, `RESET`, `HANG`) as the last item. Without an
+A handler returns a *script*: bytes, or a sequence of bytes chunks, `Delay(seconds)` pauses,
+`Wait(event)` pauses until the test sets a `threading.Event`, and at most one ending action
+(`CLOSE`, `RESET`, `HANG`, `AWAIT_CLOSE`) as the last item. Without an
 ending action the connection is closed normally after the last chunk. A script that is a
 bare action (`HANG`, `RESET`, `CLOSE`) sends nothing first.
 
@@ -41,17 +42,22 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "AWAIT_CLOSE",
     "CLOSE",
     "HANG",
+    "LAST_CHUNK",
     "RESET",
     "Action",
     "Delay",
     "Request",
     "Script",
     "Server",
+    "Wait",
+    "chunk",
     "closed_port",
     "full_backlog_port",
     "response",
+    "stream_head",
 ]
 
 # How long a blocked socket read may wait before the thread looks at the stop flag again.
@@ -66,11 +72,14 @@ class Action(enum.Enum):
     CLOSE = "close"  # close normally (FIN), possibly without any reply
     RESET = "reset"  # abort with a TCP RST (SO_LINGER 0)
     HANG = "hang"  # keep the connection open and send nothing more until the server stops
+    # Keep the connection open until the client closes it, then set `Server.client_closed`.
+    AWAIT_CLOSE = "await_close"
 
 
 CLOSE = Action.CLOSE
 RESET = Action.RESET
 HANG = Action.HANG
+AWAIT_CLOSE = Action.AWAIT_CLOSE
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,14 @@ class Delay:
     seconds: float
 
 
-ScriptItem = bytes | Delay | Action
+@dataclass(frozen=True)
+class Wait:
+    """Pause the reply until the test sets `event` (or the server stops)."""
+
+    event: threading.Event
+
+
+ScriptItem = bytes | Delay | Wait | Action
 Script = bytes | Action | Sequence[ScriptItem]
 Handler = Callable[["Request"], Script]
 
@@ -141,6 +157,36 @@ def response(
     return head.encode("latin-1") + b"\r\n" + body
 
 
+def stream_head(
+    status: int = 200,
+    *,
+    content_type: str = "text/event-stream",
+    chunked: bool = True,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The status line and headers of a streamed reply with `Connection: close`.
+
+    Chunked unless `chunked=False`; then the body is close-delimited (no length at all).
+    """
+    all_headers = {"Connection": "close", "Content-Type": content_type}
+    if chunked:
+        all_headers["Transfer-Encoding"] = "chunked"
+    all_headers.update(headers or {})
+    head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in all_headers.items()
+    )
+    return head.encode("latin-1") + b"\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    """`data` as one chunk of a chunked body."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+"""The chunk that ends a chunked body."""
+
+
 _REASONS = {
     200: "OK",
     201: "Created",
@@ -184,6 +230,7 @@ class Server:
             self._handler = self._scripted(scripts)
         self.requests: list[Request] = []
         self.errors: list[BaseException] = []
+        self.client_closed = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -339,6 +386,13 @@ class Server:
                 conn.sendall(item)
             elif isinstance(item, Delay):
                 self._stop.wait(item.seconds)
+            elif isinstance(item, Wait):
+                while not item.event.wait(_POLL) and not self._stop.is_set():
+                    pass
+            elif item is AWAIT_CLOSE:
+                self._await_client_close(conn)
+                self._close(conn)
+                return
             elif item is RESET:
                 # Linger 0: close() sends RST instead of FIN and drops unsent data.
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -351,6 +405,18 @@ class Server:
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)
         self._close(conn)
+
+    def _await_client_close(self, conn: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:  # closed with unread data in its buffer: a reset, still a close
+                data = b""
+            if not data:
+                self.client_closed.set()
+                return
 
     def _close(self, conn: socket.socket) -> None:
         with self._lock:

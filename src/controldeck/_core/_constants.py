@@ -57,3 +57,9 @@ REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id")
 
 LOG_ENV = "CONTROLDECK_LOG"
 LOGGER_NAME = "controldeck"
+
+# Streams (_streams.py).
+STREAM_READ_SIZE = 65536  # bytes asked of each read1(); a read returns whatever has arrived
+STREAM_MAX_RECONNECTS = 5  # reopen attempts in a row before a dropped stream is reported
+STREAM_RETRY_MAX = 30.0  # seconds: cap on an SSE server's `retry:` before a reconnect
+STREAM_MAX_MESSAGE = 16 * 1024 * 1024  # bytes: cap on one length-prefixed envelope message
