@@ -16,8 +16,8 @@ from typing import Protocol
 import requests
 import urllib3
 
-from controldeck._core import _constants as C
 from controldeck._core._bodies import BLOCK_SIZE, charset_of
+from controldeck._core._describe import request_id_of, root_cause, strip_query
 from controldeck.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -199,7 +199,7 @@ def read_text(response: requests.Response) -> str:
             f"{_where(response)}: the reply is {problem}",
             path="$",
             status_code=response.status_code,
-            request_id=_request_id(response),
+            request_id=request_id_of(response),
         ) from None
 
 
@@ -246,7 +246,7 @@ def _read_error(response: requests.Response, exc: requests.RequestException) -> 
     expected = _expected_length(response)
     before = "" if expected is None else f" before all {expected} bytes arrived"
     return APIConnectionError(
-        f"{where}: the reply body broke off{before} ({_cause(exc)})",
+        f"{where}: the reply body broke off{before} ({root_cause(exc)})",
         method=_method(response),
         url=_url(response),
     )
@@ -261,31 +261,14 @@ def _truncated(response: requests.Response, received: int, expected: int) -> API
     )
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost error's text on one line: requests and urllib3 nest them in args."""
-    seen = exc
-    while True:
-        inner = next((a for a in reversed(seen.args) if isinstance(a, BaseException)), None)
-        inner = inner or seen.__cause__
-        if inner is None:
-            break
-        seen = inner
-    text = " ".join((str(seen) or type(seen).__name__).split())
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
 def _method(response: requests.Response) -> str:
     return (response.request.method or "?") if response.request is not None else "?"
 
 
 def _url(response: requests.Response) -> str:
     # Some platforms put credentials in the query string: never repeat it.
-    return (response.url or "").split("?", 1)[0]
+    return strip_query(response.url or "")
 
 
 def _where(response: requests.Response) -> str:
     return f"{_method(response)} {_url(response)}"
-
-
-def _request_id(response: requests.Response) -> str | None:
-    return next((response.headers[h] for h in C.REQUEST_ID_HEADERS if h in response.headers), None)

@@ -15,6 +15,7 @@ import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._convert import structure
+from controldeck._core._describe import request_id_of, short_url
 from controldeck._core._downloads import read_bytes, read_text
 from controldeck._core._logging import logger
 from controldeck._core._options import RequestOptions
@@ -32,7 +33,6 @@ __all__ = [
     "ErrorParser",
     "decode_reply",
     "parse_generic_error",
-    "request_id_of",
     "status_error",
 ]
 
@@ -109,27 +109,6 @@ def _str_or_none(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def request_id_of(response: requests.Response) -> str | None:
-    """The server's request id header, when it sent one."""
-    for name in C.REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
-        if value:
-            return value
-    return None
-
-
-def strip_query(url: str) -> str:
-    """`url` without its query, which may carry credentials."""
-    return url.split("?", 1)[0]
-
-
-def short_url(url: str) -> str:
-    """`url` without its query and with any path segment over 100 characters cut short:
-    a caller's id is never echoed at length in a message."""
-    parts = strip_query(url).split("/")
-    return "/".join(p if len(p) <= C.MAX_ECHO else p[: C.MAX_ECHO - 1] + "…" for p in parts)
 
 
 def decode_reply(

@@ -80,10 +80,11 @@ import requests
 import urllib3
 
 from controldeck._core import _constants as C
+from controldeck._core._describe import root_cause
 from controldeck._core._frames import EndOfStream, EnvelopeDecoder, NDJSONDecoder
 from controldeck._core._redact import excerpt, redact_text
+from controldeck._core._retry import backoff_delay
 from controldeck._core._sse import ServerSentEvent, SSEDecoder
-from controldeck._core._transport import _root_cause, backoff_delay
 from controldeck.errors import (
     APIConnectionError,
     APIStatusError,
@@ -393,16 +394,16 @@ class _HttpSource(Generic[F, T]):
             ) from None
         if isinstance(exc, urllib3.exceptions.DecodeError):
             raise StreamError(
-                f"{self._label}: could not decode the body ({_root_cause(exc, self._secrets)})"
+                f"{self._label}: could not decode the body ({root_cause(exc, self._secrets)})"
             ) from None
         if not isinstance(exc, _DROPPED):
             raise APIConnectionError(
-                f"{self._label}: reading the stream failed ({_root_cause(exc, self._secrets)})",
+                f"{self._label}: reading the stream failed ({root_cause(exc, self._secrets)})",
                 method=self._method,
                 url=self._url,
             ) from exc
         return APIConnectionError(
-            f"{self._label}: connection dropped mid-stream ({_root_cause(exc, self._secrets)})",
+            f"{self._label}: connection dropped mid-stream ({root_cause(exc, self._secrets)})",
             method=self._method,
             url=self._url,
         )

@@ -30,6 +30,7 @@ from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
 from controldeck._core._bodies import JsonBody, RequestBody
 from controldeck._core._convert import converter as default_converter
+from controldeck._core._describe import root_cause, short_url
 from controldeck._core._logging import logger, setup_logging
 from controldeck._core._options import (
     NOT_GIVEN,
@@ -43,7 +44,6 @@ from controldeck._core._replies import (
     ErrorParser,
     decode_reply,
     parse_generic_error,
-    short_url,
     status_error,
 )
 from controldeck._core._retry import Budget, backoff_delay, retry_delay
@@ -628,15 +628,7 @@ class Transport:
         )
 
     def _cause(self, failure: _Failure, options: RequestOptions) -> str:
-        """The innermost cause's text, one line, short, with secrets masked."""
-        seen: BaseException = failure.cause
-        while seen.__cause__ is not None or seen.__context__ is not None:
-            nxt = seen.__cause__ or seen.__context__
-            assert nxt is not None
-            seen = nxt
-        text = " ".join(str(seen).split()) or type(seen).__name__
-        text = self.redactor.text(text, self.secrets_for(options))
-        return text if len(text) <= 300 else text[:299] + "…"
+        return root_cause(failure.cause, self.secrets_for(options), self.redactor)
 
     def _raise_failure(
         self,
