@@ -20,6 +20,7 @@ from controldeck._generated.runbeam import TransformOptions
 from controldeck.errors import (
     AuthenticationError,
     BadRequestError,
+    ControlDeckError,
     InternalServerError,
     InvalidArgumentError,
     NotFoundError,
@@ -30,6 +31,7 @@ from controldeck.errors import (
 from controldeck.runbeam import (
     ChangeStatus,
     ConfigType,
+    Gateway,
     RunbeamClient,
     StoreConfigAction,
     Transform,
@@ -1532,3 +1534,56 @@ def test_offsets_other_than_utc_are_kept(api: ConformanceMock, client: RunbeamCl
     )
     created = aware(client.get_change("change-001").created_at)
     assert created.tzinfo == timezone(timedelta(hours=9, minutes=30))
+
+
+# --- client conveniences ---------------------------------------------------------------------
+
+
+def test_a_machine_token_object_is_accepted_as_the_token(api: ConformanceMock) -> None:
+    from datetime import UTC, datetime
+
+    from controldeck.runbeam import MachineToken
+
+    saved = MachineToken(
+        machine_token="mt_saved_123", expires_at=datetime(2099, 1, 1, tzinfo=UTC), gateway_id="g"
+    )
+    api.get(f"{BASE_URL}/gateways/my-gateway", json={"data": GATEWAY})
+    with RunbeamClient(BASE_URL, token=saved, max_retries=0) as c:
+        assert c.get_gateway("my-gateway").code == GATEWAY["code"]
+    assert api.calls[0].request.headers["Authorization"] == "Bearer mt_saved_123"
+
+
+def test_copy_makes_an_independent_sibling(api: ConformanceMock, client: RunbeamClient) -> None:
+    api.get(f"{BASE_URL}/gateways/my-gateway", json={"data": GATEWAY})
+    with client.copy(token="other-token-999") as sibling:
+        assert sibling.base_url == client.base_url
+        sibling.get_gateway("my-gateway")
+    client.get_gateway("my-gateway")  # closing the copy left this client open
+    assert [c.request.headers["Authorization"] for c in api.calls] == [
+        "Bearer other-token-999",
+        AUTH,
+    ]
+    with pytest.raises(InvalidArgumentError, match="unknown arguments: tokn"):
+        client.copy(tokn="x")
+
+
+def test_a_closed_client_says_so_and_sends_nothing(api: ConformanceMock) -> None:
+    with RunbeamClient(BASE_URL, token=TOKEN) as c:
+        pass
+    with pytest.raises(ControlDeckError, match="RunbeamClient is closed"):
+        c.list_gateways()
+    assert len(api.calls) == 0
+
+
+def test_page_slices_are_typed_lists(api: ConformanceMock, client: RunbeamClient) -> None:
+    api.get(
+        f"{BASE_URL}/gateways",
+        json={
+            "data": [GATEWAY, {**GATEWAY, "id": "gateway-2"}],
+            "links": LINKS_ONE_PAGE,
+            "meta": META_ONE_PAGE,
+        },
+    )
+    page = client.list_gateways()
+    firsts: list[Gateway] = page[:1]
+    assert [g.id for g in firsts] == [GATEWAY["id"]]

@@ -7,7 +7,7 @@ one is used up, holding one page at a time: memory stays constant however long t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["Page", "laravel_page"]
@@ -90,7 +90,14 @@ class Page(Generic[T]):
         count of all items."""
         return len(self.data)
 
-    def __getitem__(self, index: int) -> T:
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        """Items of THIS page, by index or slice."""
         return self.data[index]
 
     def __repr__(self) -> str:

@@ -56,6 +56,7 @@ from controldeck.errors import (
     ResponseValidationError,
 )
 from controldeck.runbeam._refs import parse_reference
+from controldeck.runbeam._tokens import MachineToken
 
 __all__ = ["JoltSpec", "RunbeamClient", "transform_instructions"]
 
@@ -98,8 +99,9 @@ class RunbeamClient(BaseClient):
 
     Args:
         base_url: API root. Defaults to the `RUNBEAM_BASE_URL` environment variable.
-        token: A user JWT, Sanctum token or gateway machine token. Defaults to
-            `RUNBEAM_TOKEN`. Only `authorize_gateway` works without one.
+        token: A user JWT, Sanctum token or gateway machine token (a `MachineToken` from
+            `load_token()` too). Defaults to `RUNBEAM_TOKEN`. Only `authorize_gateway` works
+            without one.
         timeout: Seconds, or (connect, read) seconds, per attempt. Default (5, 60).
         deadline: Seconds any one call may take across its retries. Default: no limit.
         max_retries: Retries for failures that are safe to retry. Default 2.
@@ -122,7 +124,7 @@ class RunbeamClient(BaseClient):
     def __init__(
         self,
         base_url: str | None = None,
-        token: str | None = None,
+        token: str | MachineToken | None = None,
         *,
         timeout: Timeout = C.DEFAULT_TIMEOUT,
         deadline: float | None = None,
@@ -136,6 +138,8 @@ class RunbeamClient(BaseClient):
                 f"No Runbeam base URL: pass base_url= or set {BASE_URL_ENV} "
                 "(the API root, e.g. https://runbeam.example/api)"
             )
+        if isinstance(token, MachineToken):
+            token = token.machine_token  # a token loaded with load_token() works as is
         self._token = from_env(token, TOKEN_ENV)
         super().__init__(
             base_url=_api_root(resolved),
