@@ -409,3 +409,29 @@ class TestClosing:
         with pytest.raises(ControlDeckError, match="ExampleClient is closed"):
             t.request("GET", "/x")
         assert len(rsps.calls) == 0
+
+
+class TestOriginOf:
+    @pytest.mark.parametrize(
+        ("url", "origin"),
+        [
+            ("HTTPS://API.Example.com:443/v1?x=1", "https://api.example.com"),
+            ("http://h:80/", "http://h"),
+            ("http://h:8080/a", "http://h:8080"),
+            ("http://[::1]:9/x", "http://[::1]:9"),
+            ("/relative", None),
+            ("ftp://h/x", None),
+            ("http://h:notaport/", None),
+        ],
+    )
+    def test_origin_of(self, url: str, origin: str | None) -> None:
+        from controldeck._core._describe import origin_of
+
+        assert origin_of(url) == origin
+
+    def test_default_port_counts_as_the_same_origin(
+        self, rsps: responses.RequestsMock, clock: FakeClock
+    ) -> None:
+        rsps.get("https://api.example.test:443/v1/x", json={})
+        make(clock).request("GET", "https://api.example.test:443/v1/x")
+        assert rsps.calls[0].request.headers["Authorization"] == "Bearer tok-old-1234"

@@ -1,15 +1,16 @@
-"""Describing a failed request in one safe line: root causes, request ids, short URLs."""
+"""URLs and failures in one safe line: origins, short URLs, root causes, request ids."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._redact import Redactor
 
-__all__ = ["request_id_of", "root_cause", "short_url", "strip_query"]
+__all__ = ["origin_of", "request_id_of", "root_cause", "short_url", "strip_query"]
 
 _GENERIC = Redactor()
 
@@ -54,3 +55,29 @@ def short_url(url: str) -> str:
     a caller's id is never echoed at length in a message."""
     parts = strip_query(url).split("/")
     return "/".join(p if len(p) <= C.MAX_ECHO else p[: C.MAX_ECHO - 1] + "…" for p in parts)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """`scheme://host[:port]` of an absolute http(s) URL, the default port dropped, host
+    lower-cased; None when it has none. Credentials go only where this equals the client's.
+
+    Example:
+        >>> origin_of("HTTPS://API.Example.com:443/v1?x=1")
+        'https://api.example.com'
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"

@@ -30,7 +30,7 @@ from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
 from controldeck._core._bodies import JsonBody, RequestBody
 from controldeck._core._convert import converter as default_converter
-from controldeck._core._describe import root_cause, short_url
+from controldeck._core._describe import origin_of, root_cause, short_url
 from controldeck._core._logging import logger, setup_logging
 from controldeck._core._options import (
     NOT_GIVEN,
@@ -59,7 +59,6 @@ __all__ = [
     "check_deadline",
     "check_timeout",
     "default_user_agent",
-    "origin_of",
 ]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -125,12 +124,6 @@ def check_max_retries(value: Any) -> int:
 def _echo(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= C.MAX_ECHO else text[: C.MAX_ECHO - 1] + "…"
-
-
-def origin_of(url: str) -> tuple[str, str]:
-    """`(scheme, host[:port])` of a URL, lower-cased: what "the same origin" compares."""
-    parts = urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _check_headers(headers: Any) -> dict[str, str]:

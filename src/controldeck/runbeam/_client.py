@@ -12,10 +12,10 @@ import requests
 from controldeck._core import _constants as C
 from controldeck._core._auth import BearerAuth, check_token
 from controldeck._core._client import BaseClient, from_env
+from controldeck._core._describe import origin_of
 from controldeck._core._logging import logger
 from controldeck._core._options import CallOptions, Timeout
 from controldeck._core._pagination import Page, laravel_page
-from controldeck._core._transport import origin_of
 from controldeck._core._validate import (
     path_segment,
     require_choice,
@@ -163,8 +163,9 @@ class RunbeamClient(BaseClient):
             user_agent=user_agent,
         )
 
-    def _list(self, path: str, envelope: type[Any], page: int | None,
-              options: CallOptions) -> Page[Any]:  # fmt: skip
+    def _list(
+        self, path: str, envelope: type[Any], page: int | None, options: CallOptions
+    ) -> Page[Any]:
         return self._page(path, envelope, laravel_page, params=_check_page(page), **options)
 
     # -- gateway authorization ------------------------------------------------------------
@@ -525,8 +526,9 @@ class RunbeamClient(BaseClient):
         try:
             return self._get("/harmony/base-url", BaseUrlResponse, **options)
         except (NotFoundError, ResponseValidationError):
-            scheme, host = origin_of(self.base_url)
-            return self._get(f"{scheme}://{host}/harmony/base-url", BaseUrlResponse, **options)
+            return self._get(
+                f"{origin_of(self.base_url)}/harmony/base-url", BaseUrlResponse, **options
+            )
 
     def discover_base_url(
         self, *, trust_new_host: bool = False, **options: Unpack[CallOptions]
@@ -564,7 +566,7 @@ class RunbeamClient(BaseClient):
             logger.info(
                 "discovered %s on another host: the new client has no token "
                 "(pass trust_new_host=True to keep it)",
-                origin_of(root)[1],
+                origin_of(root),
             )
         return self.copy(base_url=root, token=self._token if keep else None)
 

@@ -15,12 +15,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import attrs
 import requests
 
 from controldeck._core._convert import structure
+from controldeck._core._describe import origin_of
 from controldeck._core._options import Timeout
 from controldeck._core._transport import Transport, check_timeout
 from controldeck._generated.runbeam import JwkKey
@@ -52,7 +52,6 @@ MAX_LEEWAY = 300
 # Only RSA keys are read from the JWKS, so only RSA signature algorithms can ever verify.
 _RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _CLAIM_NAMES = ("iss", "sub", "aud", "exp", "iat", "user", "team")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Monotonic clock for the JWKS cache and the wait between JWKS fetch retries; tests replace
 # them to expire entries and retry without sleeping.
@@ -150,7 +149,7 @@ class JwtClaims:
             >>> claims.api_base_url()
             'http://runbeam.lndo.site'
         """
-        return _origin(self.iss) or self.iss
+        return origin_of(self.iss) or self.iss
 
 
 def extract_bearer_token(header: str) -> str:
@@ -339,7 +338,7 @@ def _check_options(
         or not all(isinstance(t, str) and t for t in trusted_issuers)
     ):
         raise InvalidArgumentError("trusted_issuers must be a list of non-empty strings")
-    if jwks_uri is not None and _origin(jwks_uri) is None:
+    if jwks_uri is not None and origin_of(jwks_uri) is None:
         raise InvalidArgumentError("jwks_uri must be an absolute http(s) URL")
     if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= MAX_LEEWAY:
         raise InvalidArgumentError(
@@ -435,7 +434,7 @@ def _validate(
         )
 
     # 4. JWKS location. Upstream treats jwks_uri as a base too, so the path is appended to it.
-    base = jwks_uri if jwks_uri is not None else _origin(claims.iss)
+    base = jwks_uri if jwks_uri is not None else origin_of(claims.iss)
     if base is None:
         raise TokenError(
             f"Token issuer {_short(claims.iss)!r} is not an http(s) URL, so its JWKS cannot be "
@@ -636,29 +635,12 @@ def _claim_object(
 
 
 def _issuer_trusted(iss: str, trusted: str) -> bool:
-    if iss == trusted or _origin(iss) == trusted.rstrip("/"):
+    if iss == trusted or origin_of(iss) == trusted.rstrip("/"):
         return True
     # Prefix match only at a URL boundary, so "https://a.com" does not trust "https://a.com.evil".
     return iss.startswith(trusted) and (
         trusted.endswith(("/", "?", "#")) or iss[len(trusted)] in "/?#"
     )
-
-
-def _origin(url: str) -> str | None:
-    """`scheme://host[:port]` of an absolute URL, default port dropped; None if there is none."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    host = parts.hostname
-    if parts.scheme not in _DEFAULT_PORTS or not host:
-        return None
-    if ":" in host:
-        host = f"[{host}]"
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
-        return f"{parts.scheme}://{host}"
-    return f"{parts.scheme}://{host}:{port}"
 
 
 def _jwks_failure(url: str, reason: str) -> str:
