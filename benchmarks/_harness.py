@@ -33,6 +33,8 @@ __all__ = [
     "Scale",
     "format_markdown",
     "format_table",
+    "machine",
+    "python",
     "row",
     "run_rows",
 ]
@@ -366,20 +368,30 @@ def format_table(results: list[Result]) -> str:
 
 
 def machine() -> str:
-    """One line naming the machine and the Python that ran the benchmarks.
+    """One line naming the machine that ran the benchmarks.
 
     Returns:
-        OS, CPU and core count, Python implementation and version.
+        OS, CPU and core count.
 
     Example:
         >>> machine()
-        'Linux-6.8-x86_64, x86_64, 2 cores; CPython 3.11.7'
+        'Linux-6.8.0-x86_64-with-glibc2.39, x86_64, 2 cores'
     """
     cpu = platform.processor() or platform.machine()
-    return (
-        f"{platform.platform()}, {cpu}, {os.cpu_count()} cores; "
-        f"{platform.python_implementation()} {platform.python_version()}"
-    )
+    return f"{platform.platform()}, {cpu}, {os.cpu_count()} cores"
+
+
+def python() -> str:
+    """The Python that ran the benchmarks.
+
+    Returns:
+        Implementation, version and build.
+
+    Example:
+        >>> python()
+        'CPython 3.11.7 (main, Jan 10 2024, 12:00:00) [GCC 12.2.0]'
+    """
+    return f"{platform.python_implementation()} {sys.version}".replace("\n", " ")
 
 
 def format_markdown(results: list[Result], scale: Scale, *, when: datetime.datetime) -> str:
@@ -413,7 +425,7 @@ def format_markdown(results: list[Result], scale: Scale, *, when: datetime.datet
             "",
             f"- Date: {when.strftime('%Y-%m-%d %H:%M UTC')}",
             f"- Machine: {machine()}",
-            f"- Python: {sys.version.split()[0]} ({sys.executable.rsplit('/', 1)[-1]})",
+            f"- Python: {python()}",
             f"- Scale: {scale.name}, {scale.repeats} repetitions per side",
             f"- Targets missed: {misses}",
             "",

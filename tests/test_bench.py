@@ -161,7 +161,7 @@ def test_markdown_report_names_machine_date_and_escapes_cells() -> None:
     assert text.startswith("# Benchmarks\n")
     assert "- Date: 2025-03-04 05:06 UTC\n" in text
     assert "- Machine: " in text
-    assert "CPython 3." in text
+    assert "- Python: CPython 3." in text
     assert "- Scale: quick, 5 repetitions per side\n" in text
     assert "- Targets missed: 1\n" in text
     assert "| a \\| b | b | 1.00 s | 2.00 s | 2.00x | ≤ 1.50x | MISS |" in text
