@@ -1,0 +1,280 @@
+"""Every row of `make bench`. Add a row: one function under `@row(...)` (benchmarks/README.md).
+
+Each row checks, outside the timed part, that both sides did the real work (the item
+count, the decoded value), so a row that silently measures an error path cannot report.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from benchmarks._harness import Env, Samples, row
+from benchmarks._server import Body, CannedServer
+from controldeck.runbeam import RunbeamClient
+
+__all__ = [
+    "gateway",
+    "gateway_page",
+    "get_gateway_per_call",
+    "import_controldeck",
+    "import_runbeam",
+    "list_gateways_decode",
+    "list_gateways_fetch_only",
+    "pagination_memory",
+]
+
+TOKEN = "bench-token"
+
+
+def gateway(i: int) -> dict[str, Any]:
+    """One gateway as the Runbeam API sends it, every field filled.
+
+    Args:
+        i: Makes the id, code and name unique.
+
+    Returns:
+        The JSON object.
+
+    Example:
+        >>> gateway(7)["code"]
+        'gateway-7'
+    """
+    return {
+        "type": "gateway",
+        "id": f"01JBXGATEWAY{i:014d}",
+        "code": f"gateway-{i}",
+        "name": f"Gateway {i}",
+        "team_id": "team-456",
+        "enabled": True,
+        "pipelines_path": "/etc/harmony/pipelines",
+        "transforms_path": "/etc/harmony/transforms",
+        "jwks_cache_duration_hours": 24,
+        "management_enabled": True,
+        "management_base_path": "/manage",
+        "management_network_id": "network-789",
+        "dns": ["8.8.8.8", "1.1.1.1"],
+        "settings": {"timeout": 30},
+        "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-02T03:04:05Z",
+    }
+
+
+def gateway_page(items: bytes, count: int, number: int, last: int, per_page: int) -> bytes:
+    """A Laravel `{data, links, meta}` page of gateways, as compact JSON bytes.
+
+    Args:
+        items: The page's gateways, already encoded as one JSON array (so that a server
+            can send many pages without encoding the same items again).
+        count: How many gateways `items` holds.
+        number: This page's number, from 1.
+        last: The last page's number.
+        per_page: Items per full page.
+
+    Returns:
+        The reply body.
+
+    Example:
+        >>> json.loads(gateway_page(b"[]", 0, 1, 1, 15))["meta"]["total"]
+        0
+    """
+    url = "https://runbeam.example/api/gateways?page="
+    first = (number - 1) * per_page + 1
+    rest = {
+        "links": {
+            "first": f"{url}1",
+            "last": f"{url}{last}",
+            "prev": f"{url}{number - 1}" if number > 1 else None,
+            "next": f"{url}{number + 1}" if number < last else None,
+        },
+        "meta": {
+            "current_page": number,
+            "from": first if count else None,
+            "last_page": last,
+            "path": url.removesuffix("?page="),
+            "per_page": per_page,
+            "to": first + count - 1 if count else None,
+            "total": (last - 1) * per_page + count,
+        },
+    }
+    return b'{"data":%s,%s' % (items, _compact(rest)[1:])
+
+
+def _compact(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+@contextmanager
+def _runbeam(body: Body, root: str = "/api") -> Iterator[tuple[CannedServer, RunbeamClient]]:
+    """A canned server and a `RunbeamClient` pointed at `root` on it, both closed after."""
+    with CannedServer(body) as server, RunbeamClient(server.url(root), token=TOKEN) as client:
+        yield server, client
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise RuntimeError(f"benchmark sanity check failed: {what}")
+
+
+@row(
+    "RunbeamClient.get_gateway(), per call",
+    baseline="requests.Session().get(url).json()",
+    unit="s",
+    target=1.10,
+)
+def get_gateway_per_call(env: Env) -> Samples:
+    """One small GET over a kept-alive connection: the SDK's fixed cost per call."""
+    body = _compact({"data": gateway(1)})
+    path = "/api/gateways/gateway-1"
+
+    def reply(target: str) -> bytes | None:
+        return body if target == path else None
+
+    with _runbeam(reply) as (server, client), requests.Session() as session:
+        url = server.url(path)
+        samples = env.compare(
+            lambda: session.get(url).json(),
+            lambda: client.get_gateway("gateway-1"),
+            calls=env.scale.calls,
+        )
+        _check(client.get_gateway("gateway-1").code == "gateway-1", "get_gateway decoded")
+        _check(session.get(url).json()["data"]["code"] == "gateway-1", "bare GET decoded")
+        # Two connections (session, client), each kept alive for every call.
+        _check(server.connections == 2, f"keep-alive held ({server.connections} connections)")
+    return samples
+
+
+def _big_page(env: Env) -> bytes:
+    n = env.scale.page_items
+    return gateway_page(_compact([gateway(i) for i in range(n)]), n, 1, 1, n)
+
+
+@row(
+    "RunbeamClient.list_gateways(), one page, end to end",
+    baseline="json.loads of the same bytes",
+    unit="s",
+    target=3.0,
+)
+def list_gateways_decode(env: Env) -> Samples:
+    """Fetching and decoding a big page, against only parsing its JSON."""
+    body = _big_page(env)
+    with _runbeam(lambda target: body) as (_, client):
+        samples = env.compare(lambda: json.loads(body), client.list_gateways)
+        _check(len(client.list_gateways().data) == env.scale.page_items, "every item decoded")
+    return samples
+
+
+@row(
+    "  the fetch alone: requests .get(url).content",
+    baseline="json.loads of the same bytes",
+    unit="s",
+    target=None,
+)
+def list_gateways_fetch_only(env: Env) -> Samples:
+    """How much of the row above is moving the bytes, so the rest is the SDK's decoding."""
+    body = _big_page(env)
+    with CannedServer(lambda target: body) as server, requests.Session() as session:
+        url = server.url("/api/gateways")
+        samples = env.compare(lambda: json.loads(body), lambda: session.get(url).content)
+        _check(session.get(url).content == body, "the whole page arrived")
+    return samples
+
+
+def _pages(pages: int, per_page: int) -> Callable[[str], bytes | None]:
+    """Serve `/api/<pages>/gateways?page=N`: `pages` pages of `per_page` gateways each."""
+    # Every page holds the same items, encoded once: the server runs in the traced process,
+    # so what it allocates per page should stay small next to what the client does.
+    items = _compact([gateway(i) for i in range(per_page)])
+
+    def reply(target: str) -> bytes | None:
+        parts = urlsplit(target)
+        if parts.path != f"/api/{pages}/gateways":
+            return None
+        number = int(parse_qs(parts.query).get("page", ["1"])[0])
+        return gateway_page(items, per_page, number, pages, per_page)
+
+    return reply
+
+
+def _peak_while_iterating(client: RunbeamClient, expected: int) -> int:
+    """Peak traced bytes while walking every page of `list_gateways()`, item by item."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        count = 0
+        for _ in client.list_gateways():
+            count += 1
+        peak: int = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _check(count == expected, f"iterated {count} of {expected} gateways")
+    return peak
+
+
+@row(
+    "list_gateways() iterated lazily, many pages: peak traced memory",
+    baseline="the same over few pages",
+    unit="B",
+    target=1.5,
+)
+def pagination_memory(env: Env) -> Samples:
+    """Memory must not grow with the number of pages walked (one page held at a time)."""
+    scale = env.scale
+    small, large = scale.pages_small, scale.pages_large
+    with (
+        _runbeam(_pages(small, scale.per_page), f"/api/{small}") as (_, few),
+        _runbeam(_pages(large, scale.per_page), f"/api/{large}") as (_, many),
+    ):
+        # Warm up on one page each (connections, cattrs' generated hooks): a whole walk
+        # under tracemalloc is too slow to spend on warming up.
+        few.list_gateways()
+        many.list_gateways()
+        return env.compare(
+            lambda: _peak_while_iterating(few, small * scale.per_page),
+            lambda: _peak_while_iterating(many, large * scale.per_page),
+            figure="value",
+            repeats=scale.heavy_repeats,
+            warmup=False,
+        )
+
+
+def _python(code: str) -> Callable[[], None]:
+    """Run `python -c code` in a fresh interpreter (this venv's), as one timed operation."""
+
+    def run() -> None:
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+    return run
+
+
+@row(
+    "python -c 'import controldeck.runbeam'",
+    baseline="python -c 'import requests'",
+    unit="s",
+    target=0.100,
+    compare="delta",
+)
+def import_runbeam(env: Env) -> Samples:
+    """What a platform costs to import beyond requests itself (whole processes)."""
+    return env.compare(_python("import requests"), _python("import controldeck.runbeam"))
+
+
+@row(
+    "python -c 'import controldeck'",
+    baseline="python -c pass",
+    unit="s",
+    target=0.030,
+    compare="delta",
+)
+def import_controldeck(env: Env) -> Samples:
+    """`import controldeck` must stay cheap: it loads no platform and no requests."""
+    return env.compare(_python("pass"), _python("import controldeck"))
