@@ -33,12 +33,12 @@ check-generated: $(STAMP)
 	$(BIN)/python codegen/generate.py --check
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests codegen examples
-	$(BIN)/ruff format --check src tests codegen examples
+	$(BIN)/ruff check src tests codegen examples benchmarks
+	$(BIN)/ruff format --check src tests codegen examples benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests codegen examples
-	$(BIN)/ruff format src tests codegen examples
+	$(BIN)/ruff check --fix src tests codegen examples benchmarks
+	$(BIN)/ruff format src tests codegen examples benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
