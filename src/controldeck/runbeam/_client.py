@@ -11,6 +11,7 @@ import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._client import BaseClient
+from controldeck._core._models import UNSET
 from controldeck._core._pagination import Page, laravel_page
 from controldeck._core._transport import Timeout
 from controldeck._core._validate import (
@@ -246,8 +247,8 @@ class RunbeamClient(BaseClient):
         body = AuthorizeRequest(
             token=user_token,
             gateway_code=gateway_code,
-            machine_public_key=machine_public_key,
-            metadata=list(metadata) if metadata is not None else None,
+            machine_public_key=UNSET if machine_public_key is None else machine_public_key,
+            metadata=UNSET if metadata is None else list(metadata),
         )
         headers = {**(extra_headers or {}), "Authorization": f"Bearer {user_token}"}
         result: AuthorizeResponse = self._transport.request(
@@ -434,7 +435,7 @@ class RunbeamClient(BaseClient):
         require_str("error", error)
         if details is not None:
             details = require_str_list("details", details, allow_empty=True)
-        body = ChangeFailedRequest(error=error, details=list(details) if details else details)
+        body = ChangeFailedRequest(error=error, details=UNSET if details is None else list(details))
         result: ChangeStatusResponse = self._post(
             f"/harmony/change/{segment}/failed", ChangeStatusResponse, body, timeout,
             extra_headers,
@@ -473,7 +474,9 @@ class RunbeamClient(BaseClient):
         require_str("config", config)
         if id is not None:
             require_str("id", id)
-        body = StoreConfigRequest(type=ConfigType(kind), config=config, id=id)
+        body = StoreConfigRequest(
+            type=ConfigType(kind), config=config, id=UNSET if id is None else id
+        )
         result: StoreConfigResponse = self._post(
             "/harmony/update", StoreConfigResponse, body, timeout, extra_headers
         )
