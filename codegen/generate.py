@@ -198,17 +198,20 @@ def _secrets_block(names: list[str]) -> str:
     )
 
 
-def _run(spec: str, work: Path) -> bytes:
-    """Generate ``openapi/<spec>`` using the scratch dir ``work``; return the module."""
-    document = yaml.safe_load((ROOT / SPEC_DIR / spec).read_text(encoding="utf-8"))
+def generate_module(spec: Path, work: Path) -> bytes:
+    """Generate the module for the spec file ``spec``, using the scratch dir ``work``.
+
+    Also what the tests call on their fixture specs.
+    """
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
     template_data, secrets = prepare(document)
     # Same file name as the original: the generated header names it.
-    prepared = work / "spec" / spec
+    prepared = work / "spec" / spec.name
     prepared.parent.mkdir(parents=True, exist_ok=True)
     prepared.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), "utf-8")
-    output = work / f"{Path(spec).stem}.py"
+    output = work / f"{spec.stem}.py"
     env = dict(os.environ)
-    env["PYTHONPATH"] = "codegen"  # the attrs_imports custom formatter
+    env["PYTHONPATH"] = str(ROOT / "codegen")  # the attrs_imports custom formatter
     cmd = [
         *_generator(), "--input", str(prepared), *FLAGS,
         "--extra-template-data", json.dumps(template_data, sort_keys=True),
@@ -216,7 +219,7 @@ def _run(spec: str, work: Path) -> bytes:
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"datamodel-codegen failed for {SPEC_DIR}/{spec}:\n{proc.stderr}")
+        raise SystemExit(f"datamodel-codegen failed for {spec}:\n{proc.stderr}")
     return output.read_bytes() + _secrets_block(secrets).encode()
 
 
@@ -225,7 +228,7 @@ def _generate_all(out_dir: str) -> dict[str, bytes]:
     specs = _specs()
     work = {spec: Path(out_dir) / Path(spec).stem for spec in specs}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        modules = list(pool.map(lambda s: _run(s, work[s]), specs))
+        modules = list(pool.map(lambda s: generate_module(ROOT / SPEC_DIR / s, work[s]), specs))
     return {f"{Path(spec).stem}.py": module for spec, module in zip(specs, modules, strict=True)}
 
 

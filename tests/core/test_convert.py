@@ -347,7 +347,8 @@ _text = st.text(max_size=20)
 _gateways = st.builds(
     Gateway,
     id=_text,
-    status=st.sampled_from(Status) | st.sampled_from(["quarantined", "x"]).map(Status._pseudo_member),
+    status=st.sampled_from(Status)
+    | st.sampled_from(["quarantined", "x"]).map(Status._pseudo_member),
     created_at=_aware,
     address=st.none() | st.builds(Address, host=_text, port=st.integers()),
     last_seen_at=st.none() | _aware,

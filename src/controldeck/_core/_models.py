@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import attrs
 
@@ -30,12 +30,13 @@ __all__ = [
 _E = TypeVar("_E", bound="OpenStrEnum")
 
 
-@final
-class Unset:
+class Unset(enum.Enum):
     """The type of `UNSET`: "leave this field out of the request body".
 
     Optional request-body fields default to `UNSET`, and only `UNSET` is omitted when the
-    body is written; `None` is sent as JSON `null` where the spec allows null.
+    body is written; `None` is sent as JSON `null` where the spec allows null. A
+    one-member enum, so `if x is not UNSET:` narrows `X | Unset` to `X` for type checkers,
+    and copies and pickles stay the same object.
 
     Example:
         >>> from controldeck._core._models import UNSET
@@ -43,14 +44,7 @@ class Unset:
         (UNSET, False)
     """
 
-    __slots__ = ()
-    _instance: Unset | None = None
-
-    def __new__(cls) -> Unset:
-        # One instance, so `value is UNSET` holds everywhere.
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNSET = "UNSET"
 
     def __repr__(self) -> str:
         return "UNSET"
@@ -58,12 +52,8 @@ class Unset:
     def __bool__(self) -> Literal[False]:
         return False
 
-    def __reduce__(self) -> str:
-        # Pickle and copy by name, so the singleton survives both.
-        return "UNSET"
 
-
-UNSET: Final = Unset()
+UNSET: Final = Unset.UNSET
 
 
 def not_null(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
