@@ -69,18 +69,20 @@ def _null_means_absent(cls: type) -> frozenset[str]:
 
 
 def _strict(kind: type, *, also: tuple[type, ...] = ()) -> Any:
-    accepted = (kind, *also)
-
     def hook(value: Any, _: type) -> Any:
+        # The exact type first: this runs for every scalar of every reply.
         # bool is an int subclass; a JSON true is never a number here.
-        if type(value) not in accepted:
-            # JSON Schema counts 2592000.0 as an integer, and so do we.
-            if kind is int and type(value) is float and value.is_integer():
-                return int(value)
-            # Strings are not quoted back: the field may hold a secret.
-            shown = "" if isinstance(value, str) else f" {value!r:.40}"
-            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}{shown}")
-        return kind(value) if kind is float else value
+        got = type(value)
+        if got is kind:
+            return value
+        if got in also:
+            return kind(value)
+        # JSON Schema counts 2592000.0 as an integer, and so do we.
+        if kind is int and got is float and value.is_integer():
+            return int(value)
+        # Strings are not quoted back: the field may hold a secret.
+        shown = "" if isinstance(value, str) else f" {value!r:.40}"
+        raise ValueError(f"expected {kind.__name__}, got {got.__name__}{shown}")
 
     return hook
 
