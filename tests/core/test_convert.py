@@ -171,6 +171,12 @@ class TestStrictPrimitives:
         assert err.path == "$"
         assert err.problems == [f"{expected} @ $"]
 
+    def test_integral_float_accepted_for_int_and_made_an_int(self) -> None:
+        # JSON Schema counts 2592000.0 as an integer (Runbeam's expires_in is sent that way).
+        value = structure(2592000.0, int)
+        assert value == 2592000
+        assert type(value) is int
+
     def test_int_accepted_for_float_and_made_a_float(self) -> None:
         value = structure(1, float)
         assert value == 1.0

@@ -7,6 +7,7 @@ names, and the converter (`_convert`) reads them to decide what goes on the wire
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
@@ -205,8 +206,6 @@ class Model:
             >>> change.to_json(indent=2)
             '{\\n  "id": "change-001", ...'
         """
-        import json
-
         return json.dumps(self.to_dict(reveal_secrets=reveal_secrets), indent=indent)
 
 
