@@ -11,6 +11,7 @@ import attrs
 import pytest
 import yaml
 
+from controldeck._core._convert import structure
 from controldeck._generated import runbeam
 from controldeck._generated.runbeam import (
     AuthorizeResponse,
@@ -20,6 +21,7 @@ from controldeck._generated.runbeam import (
     GatewayInfo,
     MeshTokenResponse,
 )
+from controldeck.errors import InvalidArgumentError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,13 +77,23 @@ def test_every_spec_secret_is_redacted(class_name: str, field_name: str) -> None
 
 
 def test_unknown_enum_value_becomes_unknown_member() -> None:
-    status = ChangeStatus("quarantined")
+    status = structure("quarantined", ChangeStatus)
     assert isinstance(status, ChangeStatus)
     assert status.name == "UNKNOWN"
     assert status.value == "quarantined"
     assert status == "quarantined"
     assert status not in list(ChangeStatus)
+    assert status == ChangeStatus.UNKNOWN
     assert ChangeStatus("pending") is ChangeStatus.PENDING
+
+
+def test_a_callers_typo_is_not_an_unknown_member() -> None:
+    with pytest.raises(InvalidArgumentError) as info:
+        ChangeStatus("pendng")
+    assert str(info.value) == (
+        "'pendng' is not a valid ChangeStatus; expected one of: "
+        "pending, acknowledged, applied, failed, queued"
+    )
 
 
 def test_unknown_enum_rejects_non_strings() -> None:

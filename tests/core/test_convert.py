@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -12,21 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controldeck._core._convert import structure, unstructure
+from controldeck._core._models import UNSET, OpenStrEnum, Unset
 from controldeck.errors import ResponseValidationError
 
 
-class Status(enum.StrEnum):
+class Status(OpenStrEnum):
     ACTIVE = "active"
     STOPPED = "stopped"
-
-    @classmethod
-    def _missing_(cls, value: object) -> Status | None:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
 
 
 @attrs.define(kw_only=True)
@@ -53,6 +44,19 @@ class Gateway:
 class Envelope:
     data: list[Gateway]
     has_more: bool = attrs.field(metadata={"wire": "hasMore"})
+
+
+@attrs.define(kw_only=True)
+class GatewayUpdate:
+    """A request body: optional fields default to UNSET and only UNSET is left out."""
+
+    id: str
+    status: Status
+    created_at: datetime = attrs.field(metadata={"wire": "createdAt"})
+    address: Address | Unset = UNSET
+    from_: str | Unset = attrs.field(default=UNSET, metadata={"wire": "from"})
+    max_connections: int | Unset = attrs.field(default=UNSET, metadata={"wire": "maxConnections"})
+    enabled: bool | Unset = UNSET
 
 
 def gateway_json(**overrides: object) -> dict[str, object]:
@@ -108,8 +112,8 @@ class TestWireNames:
         assert gw.last_seen_at is None
         assert gw.from_ is None
 
-    def test_unstructure_uses_wire_names_and_omits_defaults(self) -> None:
-        gw = Gateway(
+    def test_unstructure_uses_wire_names_and_omits_unset(self) -> None:
+        gw = GatewayUpdate(
             id="gw-1",
             status=Status.STOPPED,
             created_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
@@ -122,8 +126,8 @@ class TestWireNames:
             "from": "me",
         }
 
-    def test_unstructure_keeps_non_default_values_and_nests(self) -> None:
-        gw = Gateway(
+    def test_unstructure_keeps_set_values_and_nests(self) -> None:
+        gw = GatewayUpdate(
             id="g",
             status=Status.ACTIVE,
             created_at=datetime(2024, 1, 1, tzinfo=UTC),
@@ -166,6 +170,12 @@ class TestStrictPrimitives:
         err = validation_error(value, kind)
         assert err.path == "$"
         assert err.problems == [f"{expected} @ $"]
+
+    def test_integral_float_accepted_for_int_and_made_an_int(self) -> None:
+        # JSON Schema counts 2592000.0 as an integer (Runbeam's expires_in is sent that way).
+        value = structure(2592000.0, int)
+        assert value == 2592000
+        assert type(value) is int
 
     def test_int_accepted_for_float_and_made_a_float(self) -> None:
         value = structure(1, float)
@@ -343,7 +353,8 @@ _text = st.text(max_size=20)
 _gateways = st.builds(
     Gateway,
     id=_text,
-    status=st.sampled_from(Status) | st.sampled_from(["quarantined", "x"]).map(Status),
+    status=st.sampled_from(Status)
+    | st.sampled_from(["quarantined", "x"]).map(Status._pseudo_member),
     created_at=_aware,
     address=st.none() | st.builds(Address, host=_text, port=st.integers()),
     last_seen_at=st.none() | _aware,

@@ -16,6 +16,7 @@ import requests
 import responses
 
 from controldeck import __version__
+from controldeck._core._models import UNSET, Unset
 from controldeck._core._replies import ErrorInfo, parse_generic_error
 from controldeck._core._retry import backoff_delay, parse_retry_after
 from controldeck._core._transport import Transport, check_timeout, default_user_agent
@@ -54,8 +55,8 @@ def transport(sleeps: list[float]) -> Iterator[Transport]:
 @attrs.define(kw_only=True)
 class Widget:
     name: str
-    created_at: datetime | None = attrs.field(default=None, metadata={"wire": "createdAt"})
-    note: str | None = None
+    created_at: datetime | Unset = attrs.field(default=UNSET, metadata={"wire": "createdAt"})
+    note: str | Unset | None = UNSET
 
 
 # -- what goes on the wire ---------------------------------------------------------------

@@ -253,7 +253,7 @@ def test_authorize_gateway_sends_the_user_token_and_no_null_keys(
     assert TOKEN not in str(request.headers)
     assert auth.machine_token == "machine_token_abc123"
     assert auth.expires_in == 2592000.0
-    assert isinstance(auth.expires_in, float)
+    assert isinstance(auth.expires_in, int)
     assert aware(auth.expires_at) == datetime(2024, 12, 1, tzinfo=UTC)
     assert (auth.gateway.id, auth.gateway.code, auth.gateway.name) == (
         "gateway-001",
@@ -799,7 +799,14 @@ def test_store_config_rejects_bad_arguments(
 
 
 def test_list_gateways(api: ConformanceMock, client: RunbeamClient) -> None:
-    minimal = {"type": "gateway", "code": "edge", "name": "Edge", "team_id": "team-456"}
+    # The fewest keys a server reply has: `id` is required since the spec fix (defect 10).
+    minimal = {
+        "type": "gateway",
+        "id": "gw-edge",
+        "code": "edge",
+        "name": "Edge",
+        "team_id": "team-456",
+    }
     api.get(f"{BASE_URL}/gateways", json={"data": [GATEWAY, minimal]})
     gateways = list(client.list_gateways())
     assert_get(only_request(api), f"{BASE_URL}/gateways")
@@ -816,7 +823,7 @@ def test_list_gateways(api: ConformanceMock, client: RunbeamClient) -> None:
     assert full.dns == ["8.8.8.8", "1.1.1.1"]
     assert full.settings == {"timeout": 30}
     assert aware(full.created_at) == datetime(2024, 1, 1, tzinfo=UTC)
-    assert (bare.id, bare.enabled, bare.dns, bare.created_at) == (None, None, None, None)
+    assert (bare.id, bare.enabled, bare.dns, bare.created_at) == ("gw-edge", None, None, None)
 
 
 def test_get_gateway_by_code(api: ConformanceMock, client: RunbeamClient) -> None:

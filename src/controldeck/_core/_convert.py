@@ -1,18 +1,25 @@
-"""The one cattrs converter: wire names, strict primitives, open enums, aware datetimes.
+"""The one cattrs converter: wire names, strict primitives, UNSET, open enums, tagged unions.
 
 Generated models keep their wire names in `attrs.field(metadata={"wire": ...})`; the hook
 factories below turn those into cattrs renames in both directions. Unknown keys are
 ignored (forward compatible); `strict_converter` forbids them and is what the tests use to
 catch drift between the specs and the local fakes.
+
+Writing: only `UNSET` fields are left out; `None` is written as `null`, and defaults
+(`enabled=True`, a union's tag) are always written. Reading: an optional field whose
+default is not `None` takes that default when the server sends `null` (servers emit
+`null` for unset options). A union alias is `Annotated[A | B | UnknownX, TaggedUnion(...)]`
+and is decoded by its tag; an unknown tag becomes `UnknownX`, never an error.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import types
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, get_origin
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -21,14 +28,25 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.json import make_converter
 
-from controldeck.errors import ResponseValidationError
+from controldeck._core._models import UNSET, OpenStrEnum, TaggedUnion, UnknownVariant, Unset
+from controldeck.errors import InvalidArgumentError, ResponseValidationError
 
-__all__ = ["converter", "strict_converter", "structure", "unstructure"]
+__all__ = ["converter", "strict_converter", "structure", "to_data", "unstructure"]
 
 T = TypeVar("T")
 
+REDACTED = "<redacted>"
+
 
 def _overrides(cls: type) -> dict[str, Any]:
+    # Only UNSET is left out: a field equal to any other default is still written.
+    return {
+        a.name: override(rename=a.metadata.get("wire"), omit_if_default=a.default is UNSET)
+        for a in attrs.fields(cls)
+    }
+
+
+def _renames(cls: type) -> dict[str, Any]:
     return {
         a.name: override(rename=a.metadata["wire"])
         for a in attrs.fields(cls)
@@ -36,16 +54,35 @@ def _overrides(cls: type) -> dict[str, Any]:
     }
 
 
-def _strict(kind: type, *, also: tuple[type, ...] = ()) -> Any:
-    accepted = (kind, *also)
+def _allows_none(t: Any) -> bool:
+    return t is Any or t is None or t is type(None) or type(None) in get_args(t)
 
+
+def _null_means_absent(cls: type) -> frozenset[str]:
+    """Wire names of optional fields that cannot hold `None` (their default applies)."""
+    attrs.resolve_types(cls)
+    return frozenset(
+        a.metadata.get("wire", a.name)
+        for a in attrs.fields(cls)
+        if a.default is not attrs.NOTHING and a.default is not None and not _allows_none(a.type)
+    )
+
+
+def _strict(kind: type, *, also: tuple[type, ...] = ()) -> Any:
     def hook(value: Any, _: type) -> Any:
+        # The exact type first: this runs for every scalar of every reply.
         # bool is an int subclass; a JSON true is never a number here.
-        if type(value) not in accepted:
-            # Strings are not quoted back: the field may hold a secret.
-            shown = "" if isinstance(value, str) else f" {value!r:.40}"
-            raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}{shown}")
-        return kind(value) if kind is float else value
+        got = type(value)
+        if got is kind:
+            return value
+        if got in also:
+            return kind(value)
+        # JSON Schema counts 2592000.0 as an integer, and so do we.
+        if kind is int and got is float and value.is_integer():
+            return int(value)
+        # Strings are not quoted back: the field may hold a secret.
+        shown = "" if isinstance(value, str) else f" {value!r:.40}"
+        raise ValueError(f"expected {kind.__name__}, got {got.__name__}{shown}")
 
     return hook
 
@@ -59,10 +96,18 @@ def _structure_datetime(value: Any, _: type) -> datetime:
     return parsed
 
 
+def _structure_open_enum(value: Any, cls: type[OpenStrEnum]) -> OpenStrEnum:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string for {cls.__name__}, got {type(value).__name__}")
+    member = cls._value2member_map_.get(value)
+    # A value the spec does not list yet is kept, not rejected (forward compatible).
+    return cls._pseudo_member(value) if member is None else member  # type: ignore[return-value]
+
+
 def _structure_str_enum(value: Any, cls: type[enum.StrEnum]) -> enum.StrEnum:
     if not isinstance(value, str):
         raise ValueError(f"expected a string for {cls.__name__}, got {type(value).__name__}")
-    return cls(value)  # unknown values become UNKNOWN pseudo-members via _missing_
+    return cls(value)
 
 
 def _is_list(t: Any) -> bool:
@@ -90,12 +135,15 @@ def _object(conv: cattrs.Converter, forbid_extra_keys: bool) -> Any:
     # "string indices must be integers @ $.<first field>": the wrong message and path.
     def factory(cls: Any) -> Any:
         fields = make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_overrides(cls)
+            cls, conv, _cattrs_forbid_extra_keys=forbid_extra_keys, **_renames(cls)
         )
+        nulls = _null_means_absent(cls)
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(f"expected an object, got {type(value).__name__}")
+            if nulls and any(value.get(k, 0) is None for k in nulls):
+                value = {k: v for k, v in value.items() if v is not None or k not in nulls}
             return fields(value, cls)
 
         return hook
@@ -103,7 +151,151 @@ def _object(conv: cattrs.Converter, forbid_extra_keys: bool) -> Any:
     return factory
 
 
-def _make(forbid_extra_keys: bool) -> cattrs.Converter:
+def _unstructure_object(conv: cattrs.Converter, mask_secrets: bool) -> Any:
+    def factory(cls: Any) -> Any:
+        fields = make_dict_unstructure_fn(cls, conv, **_overrides(cls))
+        secret = [
+            a.metadata.get("wire", a.name) for a in attrs.fields(cls) if a.metadata.get("secret")
+        ]
+        if not (mask_secrets and secret):
+            return fields
+
+        def masked(obj: Any) -> dict[str, Any]:
+            data = fields(obj)
+            for key in secret:
+                if data.get(key) is not None:
+                    data[key] = REDACTED
+            return data
+
+        return masked
+
+    return factory
+
+
+# -- unions ----------------------------------------------------------------------------
+
+
+class _MemberError(Exception):
+    """A union member failed to decode; carries its tag for the error message and path."""
+
+    def __init__(self, tag: str, content: str | None, cause: BaseException) -> None:
+        super().__init__(tag)
+        self.tag = tag
+        self.content = content
+        self.cause = cause
+
+
+def _tagged(t: Any) -> TaggedUnion | None:
+    if get_origin(t) is Annotated:
+        for meta in t.__metadata__:
+            if isinstance(meta, TaggedUnion):
+                return meta
+    return None
+
+
+def _structure_tagged(conv: cattrs.Converter, forbid_extra_keys: bool) -> Any:
+    def factory(t: Any) -> Any:
+        spec = _tagged(t)
+        assert spec is not None  # the predicate checked it
+        envelope = {spec.tag, spec.content}
+
+        def hook(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise ValueError(f"expected an object, got {type(value).__name__}")
+            tag = value.get(spec.tag)
+            if not isinstance(tag, str):
+                got = "missing" if tag is None else f"a {type(tag).__name__}"
+                raise ValueError(f"the union tag {spec.tag!r} is {got}")
+            member = spec.members.get(tag)
+            if member is None:
+                return spec.unknown(tag=tag, raw=dict(value))
+            body: Any
+            if spec.content is None:
+                body = value
+            else:
+                body = value.get(spec.content)
+                if forbid_extra_keys and value.keys() - envelope:
+                    raise cattrs.ForbiddenExtraKeysError("", type(value), value.keys() - envelope)
+            try:
+                return conv.structure(body, member)
+            except Exception as exc:
+                raise _MemberError(tag, spec.content, exc) from exc
+
+        return hook
+
+    return factory
+
+
+def _unstructure_tagged(conv: cattrs.Converter) -> Any:
+    def factory(t: Any) -> Any:
+        spec = _tagged(t)
+        assert spec is not None  # the predicate checked it
+        tags = {cls: tag for tag, cls in spec.members.items()}
+
+        def hook(obj: Any) -> Any:
+            if isinstance(obj, UnknownVariant):
+                return conv.unstructure(obj)
+            tag = tags.get(type(obj))
+            if tag is None:
+                names = ", ".join(c.__name__ for c in tags)
+                raise InvalidArgumentError(
+                    f"{type(obj).__name__} is not one of the union's members ({names})"
+                )
+            data = conv.unstructure(obj)
+            if spec.content is None:
+                return {spec.tag: tag, **data}
+            return {spec.tag: tag, spec.content: data}
+
+        return hook
+
+    return factory
+
+
+def _is_special_union(t: Any) -> bool:
+    """A union holding `Unset` or a tagged union, which cattrs cannot handle alone."""
+    if get_origin(t) not in (Union, types.UnionType):
+        return False
+    return any(a is Unset or _tagged(a) is not None for a in get_args(t))
+
+
+def _rest(t: Any) -> Any:
+    """`t` without `Unset` and `None`."""
+    rest = [a for a in get_args(t) if a is not Unset and a is not type(None)]
+    return rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+
+
+def _structure_special_union(conv: cattrs.Converter) -> Any:
+    def factory(t: Any) -> Any:
+        inner = _rest(t)
+        nullable = type(None) in get_args(t)
+
+        def hook(value: Any, _: Any) -> Any:
+            if value is None and nullable:
+                return None
+            return conv.structure(value, inner)
+
+        return hook
+
+    return factory
+
+
+def _unstructure_special_union(conv: cattrs.Converter) -> Any:
+    def factory(t: Any) -> Any:
+        inner = _rest(t)
+
+        def hook(obj: Any) -> Any:
+            return obj if obj is None or obj is UNSET else conv.unstructure(obj, inner)
+
+        return hook
+
+    return factory
+
+
+def _is_unknown_variant(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, UnknownVariant)
+
+
+def _make(forbid_extra_keys: bool, *, mask_secrets: bool = False) -> cattrs.Converter:
     conv = make_converter(forbid_extra_keys=forbid_extra_keys)
     conv.register_structure_hook(str, _strict(str))
     conv.register_structure_hook(int, _strict(int))
@@ -111,17 +303,24 @@ def _make(forbid_extra_keys: bool) -> cattrs.Converter:
     conv.register_structure_hook(float, _strict(float, also=(int,)))
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    # cattrs dispatches str subclasses by their class first, so the most specific wins.
     conv.register_structure_hook(enum.StrEnum, _structure_str_enum)
+    conv.register_structure_hook(OpenStrEnum, _structure_open_enum)
     conv.register_structure_hook(bytes, lambda v, _: base64.b64decode(v, validate=True))
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     conv.register_structure_hook_factory(_is_list, _strict_list(conv))
     conv.register_structure_hook_factory(attrs.has, _object(conv, forbid_extra_keys))
-    conv.register_unstructure_hook_factory(
-        attrs.has,
-        lambda cls: make_dict_unstructure_fn(
-            cls, conv, _cattrs_omit_if_default=True, **_overrides(cls)
-        ),
+    conv.register_unstructure_hook_factory(attrs.has, _unstructure_object(conv, mask_secrets))
+    # An unknown union member goes back out exactly as it came in.
+    conv.register_unstructure_hook_factory(_is_unknown_variant, lambda _: lambda obj: dict(obj.raw))
+    conv.register_structure_hook_factory(
+        lambda t: _tagged(t) is not None, _structure_tagged(conv, forbid_extra_keys)
     )
+    conv.register_unstructure_hook_factory(
+        lambda t: _tagged(t) is not None, _unstructure_tagged(conv)
+    )
+    conv.register_structure_hook_factory(_is_special_union, _structure_special_union(conv))
+    conv.register_unstructure_hook_factory(_is_special_union, _unstructure_special_union(conv))
     return conv
 
 
@@ -129,6 +328,8 @@ converter = _make(forbid_extra_keys=False)
 strict_converter = _make(forbid_extra_keys=True)
 # `structure()` takes a `converter=` argument, which hides the module name inside it.
 lenient_converter = converter
+# Only `to_dict()` / `to_json()` mask secrets; request bodies carry them.
+_masking_converter = _make(forbid_extra_keys=False, mask_secrets=True)
 
 
 def _wire_name(cls: type | None, name: str) -> str:
@@ -157,6 +358,9 @@ def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
         for other in rest:
             out += _problems(other, path)
         return out
+    if isinstance(exc, _MemberError):
+        inner = f"{path}.{exc.content}" if exc.content else path
+        return [(where, f"{what} (tag {exc.tag!r})") for where, what in _problems(exc.cause, inner)]
     if isinstance(exc, KeyError):
         return [(path, "required field missing")]
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
@@ -205,5 +409,38 @@ def structure(
 
 
 def unstructure(obj: Any) -> Any:
-    """Turn a model (or plain data holding models) into JSON-ready data with wire names."""
+    """Turn a model (or plain data holding models) into JSON-ready data with wire names.
+
+    This is what goes on the wire: secrets are kept and only `UNSET` fields are left out.
+
+    Args:
+        obj: A model, or lists/dicts/scalars holding models.
+
+    Returns:
+        JSON-ready data.
+
+    Raises:
+        InvalidArgumentError: A union field holds a class that is not one of its members.
+
+    Example:
+        >>> unstructure(StoreConfigRequest(type=ConfigType.GATEWAY, config="x"))
+        {'type': 'gateway', 'config': 'x'}
+    """
     return converter.unstructure(obj)
+
+
+def to_data(obj: Any, *, reveal_secrets: bool = False) -> Any:
+    """Like `unstructure`, but secret fields are `"<redacted>"` unless revealed (`to_dict`).
+
+    Args:
+        obj: A model, or lists/dicts/scalars holding models.
+        reveal_secrets: Keep the secret values.
+
+    Returns:
+        JSON-ready data.
+
+    Example:
+        >>> to_data(MeshTokenResponse(token="t", expires_at=when, mesh_id="m"))["token"]
+        '<redacted>'
+    """
+    return (converter if reveal_secrets else _masking_converter).unstructure(obj)

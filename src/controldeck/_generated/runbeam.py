@@ -5,14 +5,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
+from controldeck._core._models import (
+    UNSET,
+    Model,
+    OpenStrEnum,
+    Unset,
+    not_null,
+)
 
 
 @attrs.define(kw_only=True)
-class MessageError:
+class MessageError(Model):
     """Laravel error body for 401/403/404 (`AuthenticationException`, `AuthorizationException`,
     `ModelNotFoundException`).
     """
@@ -21,7 +27,7 @@ class MessageError:
 
 
 @attrs.define(kw_only=True)
-class SimpleError:
+class SimpleError(Model):
     """Error body `{error, message?}` seen in the SDK's test fixtures."""
 
     error: str
@@ -29,7 +35,7 @@ class SimpleError:
 
 
 @attrs.define(kw_only=True)
-class ValidationError:
+class ValidationError(Model):
     """Laravel 422 validation error."""
 
     message: str
@@ -38,35 +44,39 @@ class ValidationError:
 
 
 @attrs.define(kw_only=True)
-class AuthorizeRequest:
+class AuthorizeRequest(Model):
     """Body of `POST /harmony/authorize`. Optional keys are omitted when unset."""
 
-    token: str = attrs.field(repr=lambda _: "<redacted>")
+    token: str = attrs.field(
+        validator=not_null, repr=lambda _: "<redacted>", metadata={"secret": True}
+    )
     """The user token (the same value as the Bearer header)."""
-    gateway_code: str
+    gateway_code: str = attrs.field(validator=not_null)
     """The gateway instance id."""
-    machine_public_key: str | None = None
-    metadata: list[str] | None = None
+    machine_public_key: str | Unset | None = UNSET
+    metadata: list[str] | Unset | None = UNSET
     """Free-form `key:value` strings (SDK ≤0.1.0 sent an object map instead)."""
 
 
 @attrs.define(kw_only=True)
-class AuthorizedBy:
+class AuthorizedBy(Model):
     id: str
     name: str
     email: str
 
 
 @attrs.define(kw_only=True)
-class RevokeRequest:
+class RevokeRequest(Model):
     """Body of `POST /harmony/revoke`."""
 
-    token: str = attrs.field(repr=lambda _: "<redacted>")
-    gateway_code: str
+    token: str = attrs.field(
+        validator=not_null, repr=lambda _: "<redacted>", metadata={"secret": True}
+    )
+    gateway_code: str = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
-class PaginationLinks:
+class PaginationLinks(Model):
     """Laravel page links (the server sends all four keys; the SDK treats each as optional)."""
 
     first: str | None = None
@@ -76,7 +86,7 @@ class PaginationLinks:
 
 
 @attrs.define(kw_only=True)
-class PaginationMetaLink:
+class PaginationMetaLink(Model):
     """One link of Laravel's page-number navigation (server schema; the SDK reads any JSON
     here).
     """
@@ -87,7 +97,7 @@ class PaginationMetaLink:
 
 
 @attrs.define(kw_only=True)
-class PaginationMeta:
+class PaginationMeta(Model):
     current_page: int
     last_page: int
     per_page: int
@@ -99,7 +109,7 @@ class PaginationMeta:
     to: int | None = None
 
 
-class ChangeStatus(StrEnum):
+class ChangeStatus(OpenStrEnum):
     """Lifecycle of a change. `pending`, `acknowledged`, `applied` and `failed` are documented;
     `queued` was seen only in one SDK test fixture. The complete set is not stated upstream.
     """
@@ -110,31 +120,25 @@ class ChangeStatus(StrEnum):
     FAILED = "failed"
     QUEUED = "queued"
 
-    @classmethod
-    def _missing_(cls, value: object) -> ChangeStatus | None:
-        """Keep a value this version does not know as an ``UNKNOWN`` pseudo-member."""
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
 
 @attrs.define(kw_only=True)
-class Change:
+class Change(Model):
     """A configuration change for a gateway. List items are metadata views; `toml_config` and
     the error fields may be absent there.
     """
 
     id: str
+    status: ChangeStatus
+    """Required: every change fixture of the reference (§6: list items `pending` /
+    `acknowledged`, detail `queued`, unit test `applied`, failed variant) carries a status,
+    and the documented list view names it; the Rust SDK's `Option` is caution.
+    """
     type: str
     """The config kind (open set). Harmony routes `gateway`, `pipeline`, `transform` and
     `mesh`; anything else updates the main config (older fixtures use `change`).
     """
     gateway_id: str
     created_at: datetime
-    status: ChangeStatus | None = None
     pipeline_id: str | None = None
     toml_config: str | None = None
     """TOML text (detail view)."""
@@ -149,7 +153,7 @@ class Change:
 
 
 @attrs.define(kw_only=True)
-class ChangePage:
+class ChangePage(Model):
     """A Laravel paginated list of changes (`{"data": []}` alone is valid)."""
 
     data: list[Change]
@@ -158,40 +162,40 @@ class ChangePage:
 
 
 @attrs.define(kw_only=True)
-class ChangeEnvelope:
+class ChangeEnvelope(Model):
     data: Change
 
 
 @attrs.define(kw_only=True)
-class AcknowledgeChangesRequest:
-    change_ids: list[str]
+class AcknowledgeChangesRequest(Model):
+    change_ids: list[str] = attrs.field(validator=not_null)
     """The server answers 422 when this is empty."""
 
 
 @attrs.define(kw_only=True)
-class AcknowledgeChangesResponse:
+class AcknowledgeChangesResponse(Model):
     acknowledged: list[str]
     failed: list[str]
 
 
 @attrs.define(kw_only=True)
-class ChangeFailedRequest:
+class ChangeFailedRequest(Model):
     """Body of `POST /harmony/change/{change_id}/failed`; `details` is omitted when unset."""
 
-    error: str
+    error: str = attrs.field(validator=not_null)
     """The server answers 422 when this is empty."""
-    details: list[str] | None = None
+    details: list[str] | Unset | None = UNSET
 
 
 @attrs.define(kw_only=True)
-class ChangeStatusResponse:
+class ChangeStatusResponse(Model):
     """Reply of the applied/failed routes."""
 
     success: bool
     message: str
 
 
-class ConfigType(StrEnum):
+class ConfigType(OpenStrEnum):
     """Kind of configuration pushed to `/harmony/update` (the doc lists gateway, pipeline and
     transform; Harmony also sends mesh).
     """
@@ -201,74 +205,54 @@ class ConfigType(StrEnum):
     TRANSFORM = "transform"
     MESH = "mesh"
 
-    @classmethod
-    def _missing_(cls, value: object) -> ConfigType | None:
-        """Keep a value this version does not know as an ``UNKNOWN`` pseudo-member."""
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
 
-
-class StoreConfigAction(StrEnum):
+class StoreConfigAction(OpenStrEnum):
     CREATED = "created"
     UPDATED = "updated"
 
-    @classmethod
-    def _missing_(cls, value: object) -> StoreConfigAction | None:
-        """Keep a value this version does not know as an ``UNKNOWN`` pseudo-member."""
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
 
 @attrs.define(kw_only=True)
-class StoreConfigRequest:
+class StoreConfigRequest(Model):
     """Body of `POST /harmony/update`; without `id` a new model is created, with it the
     existing one is updated (`id` is omitted when unset).
     """
 
-    type: ConfigType
-    config: str
+    type: ConfigType = attrs.field(validator=not_null)
+    config: str = attrs.field(validator=not_null)
     """TOML text."""
-    id: str | None = None
+    id: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
-class StoreConfigModel:
+class StoreConfigModel(Model):
     id: str
     type: ConfigType
     action: StoreConfigAction
 
 
 @attrs.define(kw_only=True)
-class StoreConfigResponse:
+class StoreConfigResponse(Model):
     success: bool
     message: str
     data: StoreConfigModel
 
 
 @attrs.define(kw_only=True)
-class MeshTokenRequest:
-    mesh_id: str
-    destination_url: str
+class MeshTokenRequest(Model):
+    mesh_id: str = attrs.field(validator=not_null)
+    destination_url: str = attrs.field(validator=not_null)
     """Full URL; path, query and port pass through unchanged."""
 
 
 @attrs.define(kw_only=True)
-class MeshTokenResponse:
-    token: str = attrs.field(repr=lambda _: "<redacted>")
+class MeshTokenResponse(Model):
+    token: str = attrs.field(repr=lambda _: "<redacted>", metadata={"secret": True})
     """RS256 JWT, valid for 5 minutes."""
     expires_at: datetime
     mesh_id: str
 
 
-class ResourceType(StrEnum):
+class ResourceType(OpenStrEnum):
     """Resource kinds a 5-part reference may name (`{provider}.{team}.{type}.name|id.{value}`)."""
 
     INGRESS = "ingress"
@@ -278,19 +262,9 @@ class ResourceType(StrEnum):
     BACKEND = "backend"
     MESH = "mesh"
 
-    @classmethod
-    def _missing_(cls, value: object) -> ResourceType | None:
-        """Keep a value this version does not know as an ``UNKNOWN`` pseudo-member."""
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
 
 @attrs.define(kw_only=True)
-class ResolvedResource:
+class ResolvedResource(Model):
     type: str
     """The resource kind (open set; e.g. ingress, egress, pipeline)."""
     id: str
@@ -312,19 +286,19 @@ class ResolvedResource:
 
 
 @attrs.define(kw_only=True)
-class ResolutionMeta:
+class ResolutionMeta(Model):
     provider: str
     resolved_at: datetime
 
 
 @attrs.define(kw_only=True)
-class ResolveResourceResponse:
+class ResolveResourceResponse(Model):
     data: ResolvedResource
     meta: ResolutionMeta
 
 
 @attrs.define(kw_only=True)
-class BaseUrlResponse:
+class BaseUrlResponse(Model):
     base_url: str
     """E.g. `https://runbeam.lndo.site/api`."""
     changes_path: str | None = None
@@ -333,7 +307,7 @@ class BaseUrlResponse:
 
 
 @attrs.define(kw_only=True)
-class JwkKey:
+class JwkKey(Model):
     """An RSA signing key. A key without `n`/`e` (e.g. EC) makes the Rust SDK reject the whole
     set.
     """
@@ -349,12 +323,12 @@ class JwkKey:
 
 
 @attrs.define(kw_only=True)
-class Jwks:
+class Jwks(Model):
     keys: list[JwkKey]
 
 
 @attrs.define(kw_only=True)
-class ConnectionConfig:
+class ConnectionConfig(Model):
     host: str | None = None
     port: int | None = None
     protocol: str | None = None
@@ -362,13 +336,17 @@ class ConnectionConfig:
 
 
 @attrs.define(kw_only=True)
-class Gateway:
+class Gateway(Model):
     type: str
     """Always `gateway`."""
+    id: str
+    """Required: every server reply carries it (reference §6 fixture `id: gateway-123`; the
+    Laravel resource always renders the key). The Rust SDK's `Option` only tolerates its own
+    minimal test fixture `{type, code, name, team_id}`.
+    """
     code: str
     name: str
     team_id: str
-    id: str | None = None
     enabled: bool | None = None
     pipelines_path: str | None = None
     transforms_path: str | None = None
@@ -385,45 +363,48 @@ class Gateway:
 
 
 @attrs.define(kw_only=True)
-class GatewayPage:
+class GatewayPage(Model):
     data: list[Gateway]
     links: PaginationLinks | None = None
     meta: PaginationMeta | None = None
 
 
 @attrs.define(kw_only=True)
-class GatewayEnvelope:
+class GatewayEnvelope(Model):
     data: Gateway
 
 
 @attrs.define(kw_only=True)
-class Service:
+class Service(Model):
     type: str
     """Always `service`."""
+    id: str
+    """Required: every server reply carries it (reference §6 fixture `id: service-001`); the
+    Rust SDK types it `Option` only out of caution.
+    """
     code: str
     name: str
     team_id: str
     gateway_id: str
-    id: str | None = None
     description: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
-class ServicePage:
+class ServicePage(Model):
     data: list[Service]
     links: PaginationLinks | None = None
     meta: PaginationMeta | None = None
 
 
 @attrs.define(kw_only=True)
-class ServiceEnvelope:
+class ServiceEnvelope(Model):
     data: Service
 
 
 @attrs.define(kw_only=True)
-class Endpoint:
+class Endpoint(Model):
     type: str
     """Always `endpoint`."""
     code: str
@@ -446,14 +427,14 @@ class Endpoint:
 
 
 @attrs.define(kw_only=True)
-class EndpointPage:
+class EndpointPage(Model):
     data: list[Endpoint]
     links: PaginationLinks | None = None
     meta: PaginationMeta | None = None
 
 
 @attrs.define(kw_only=True)
-class Backend:
+class Backend(Model):
     type: str
     """Always `backend`."""
     code: str
@@ -476,14 +457,14 @@ class Backend:
 
 
 @attrs.define(kw_only=True)
-class BackendPage:
+class BackendPage(Model):
     data: list[Backend]
     links: PaginationLinks | None = None
     meta: PaginationMeta | None = None
 
 
 @attrs.define(kw_only=True)
-class Pipeline:
+class Pipeline(Model):
     type: str
     """Always `pipeline`."""
     code: str
@@ -507,73 +488,70 @@ class Pipeline:
 
 
 @attrs.define(kw_only=True)
-class PipelinePage:
+class PipelinePage(Model):
     data: list[Pipeline]
     links: PaginationLinks | None = None
     meta: PaginationMeta | None = None
 
 
 @attrs.define(kw_only=True)
-class TransformOptions:
+class TransformOptions(Model):
     instructions: str | None = None
     """The JOLT spec as a JSON *string*; Harmony writes it verbatim to `transforms/<id>.json`."""
 
 
 @attrs.define(kw_only=True)
-class Transform:
+class Transform(Model):
     type: str
     """Always `transform`."""
+    id: str
+    """Required: every server reply carries it (reference §6 fixture `id: transform-123`, doc
+    example `01k81xczrw551e1qj9rgrf0319`); Harmony downloads transforms by it.
+    """
     code: str
     name: str
     team_id: str
     gateway_id: str
-    id: str | None = None
     options: TransformOptions | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
-class TransformEnvelope:
+class TransformEnvelope(Model):
     data: Transform
 
 
-class CliLoginStatus(StrEnum):
+class CliLoginStatus(OpenStrEnum):
     PENDING = "pending"
     AUTHENTICATED = "authenticated"
     EXPIRED = "expired"
     INVALID = "invalid"
 
-    @classmethod
-    def _missing_(cls, value: object) -> CliLoginStatus | None:
-        """Keep a value this version does not know as an ``UNKNOWN`` pseudo-member."""
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
-
 
 @attrs.define(kw_only=True)
-class UserInfo:
+class UserInfo(Model):
     id: str
     email: str
     name: str
 
 
 @attrs.define(kw_only=True)
-class CliStartLoginResponse:
-    device_token: str = attrs.field(repr=lambda _: "<redacted>")
+class CliStartLoginResponse(Model):
+    device_token: str = attrs.field(
+        repr=lambda _: "<redacted>", metadata={"secret": True}
+    )
     verification_url: str
     expires_in_seconds: float
     """The device token lives 10 minutes."""
 
 
 @attrs.define(kw_only=True)
-class CliCheckLoginResponse:
+class CliCheckLoginResponse(Model):
     status: CliLoginStatus
-    token: str | None = attrs.field(default=None, repr=lambda _: "<redacted>")
+    token: str | None = attrs.field(
+        default=None, repr=lambda _: "<redacted>", metadata={"secret": True}
+    )
     """The user JWT, once authenticated."""
     expires_in: float | None = None
     """Seconds until the JWT expires (integer seconds per the CLI; typed number like
@@ -584,7 +562,7 @@ class CliCheckLoginResponse:
 
 
 @attrs.define(kw_only=True)
-class GatewayInfo:
+class GatewayInfo(Model):
     id: str
     code: str
     name: str
@@ -592,13 +570,28 @@ class GatewayInfo:
 
 
 @attrs.define(kw_only=True)
-class AuthorizeResponse:
+class AuthorizeResponse(Model):
     """A 30-day, team-scoped gateway machine token."""
 
-    machine_token: str = attrs.field(repr=lambda _: "<redacted>")
-    expires_in: float
-    """Seconds until expiry (`2592000.0` = 30 days)."""
+    machine_token: str = attrs.field(
+        repr=lambda _: "<redacted>", metadata={"secret": True}
+    )
+    expires_in: int
+    """Whole seconds until expiry (`2592000` = 30 days). The Rust SDK reads an f64 and its
+    fixtures write `2592000.0` (reference §3.2, §6); JSON Schema counts that as an integer
+    too, and controldeck decodes it to the int `2592000`.
+    """
     expires_at: datetime
     gateway: GatewayInfo
     abilities: list[str] = attrs.field(factory=list)
     """E.g. `harmony:send`, `harmony:receive`, `harmony:config`, `harmony:admin`."""
+
+
+SECRET_FIELDS: frozenset[str] = frozenset(
+    {
+        "device_token",
+        "machine_token",
+        "token",
+    }
+)
+"""Wire names of the fields the spec marks `x-controldeck-secret` (for redaction)."""

@@ -14,6 +14,7 @@ from controldeck._core._auth import BearerAuth, check_token
 from controldeck._core._client import BaseClient, from_env
 from controldeck._core._describe import origin_of
 from controldeck._core._logging import logger
+from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions, Timeout
 from controldeck._core._pagination import Page, laravel_page
 from controldeck._core._validate import (
@@ -23,6 +24,7 @@ from controldeck._core._validate import (
     require_str_list,
 )
 from controldeck._generated.runbeam import (
+    SECRET_FIELDS,
     AcknowledgeChangesRequest,
     AcknowledgeChangesResponse,
     AuthorizeRequest,
@@ -62,8 +64,6 @@ __all__ = ["JoltSpec", "RunbeamClient", "transform_instructions"]
 
 BASE_URL_ENV = "RUNBEAM_BASE_URL"
 TOKEN_ENV = "RUNBEAM_TOKEN"
-# Wire keys masked in logs and errors besides the core's generic credential names.
-SECRET_KEYS = ("machine_token", "device_token", "jwt_secret")
 
 JoltSpec: TypeAlias = list[dict[str, Any]] | dict[str, Any]
 """A transform's decoded JOLT instructions: a list of operations (or one object)."""
@@ -155,7 +155,7 @@ class RunbeamClient(BaseClient):
             auth=BearerAuth(
                 self._token, missing=f"pass token= to RunbeamClient or set {TOKEN_ENV}"
             ),
-            secret_keys=SECRET_KEYS,
+            secret_keys=SECRET_FIELDS,  # the spec's x-controldeck-secret fields
             timeout=timeout,
             deadline=deadline,
             max_retries=max_retries,
@@ -219,8 +219,8 @@ class RunbeamClient(BaseClient):
         body = AuthorizeRequest(
             token=user_token,
             gateway_code=gateway_code,
-            machine_public_key=machine_public_key,
-            metadata=list(metadata) if metadata is not None else None,
+            machine_public_key=UNSET if machine_public_key is None else machine_public_key,
+            metadata=UNSET if metadata is None else list(metadata),
         )
         return self._call(
             "POST",
@@ -371,7 +371,7 @@ class RunbeamClient(BaseClient):
         require_str("error", error)
         if details is not None:
             details = require_str_list("details", details, allow_empty=True)
-        body = ChangeFailedRequest(error=error, details=list(details) if details else details)
+        body = ChangeFailedRequest(error=error, details=UNSET if details is None else details)
         return self._post(
             f"/harmony/change/{segment}/failed", ChangeStatusResponse, json=body, **options
         )
@@ -405,7 +405,9 @@ class RunbeamClient(BaseClient):
         require_str("config", config)
         if id is not None:
             require_str("id", id)
-        body = StoreConfigRequest(type=ConfigType(kind), config=config, id=id)
+        body = StoreConfigRequest(
+            type=ConfigType(kind), config=config, id=UNSET if id is None else id
+        )
         return self._post("/harmony/update", StoreConfigResponse, json=body, **options)
 
     # -- resources ------------------------------------------------------------------------
