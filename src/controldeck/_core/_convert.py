@@ -291,6 +291,29 @@ def _unstructure_special_union(conv: cattrs.Converter) -> Any:
     return factory
 
 
+def _is_plain_optional(t: Any) -> bool:
+    """`X | None` with one X that is neither `Unset` nor a tagged union."""
+    if get_origin(t) not in (Union, types.UnionType):
+        return False
+    args = get_args(t)
+    return len(args) == 2 and type(None) in args and not _is_special_union(t)
+
+
+def _structure_optional(conv: cattrs.Converter) -> Any:
+    # cattrs' own Optional hook looks the inner type's hook up again for every value; a
+    # 10,000-item page with 11 optional fields per item spent a third of its decode there.
+    def factory(t: Any) -> Any:
+        inner = next(a for a in get_args(t) if a is not type(None))
+        structure_inner = conv.get_structure_hook(inner)
+
+        def hook(value: Any, _: Any) -> Any:
+            return None if value is None else structure_inner(value, inner)
+
+        return hook
+
+    return factory
+
+
 def _is_unknown_variant(t: Any) -> bool:
     return isinstance(t, type) and issubclass(t, UnknownVariant)
 
@@ -321,6 +344,7 @@ def _make(forbid_extra_keys: bool, *, mask_secrets: bool = False) -> cattrs.Conv
     )
     conv.register_structure_hook_factory(_is_special_union, _structure_special_union(conv))
     conv.register_unstructure_hook_factory(_is_special_union, _unstructure_special_union(conv))
+    conv.register_structure_hook_factory(_is_plain_optional, _structure_optional(conv))
     return conv
 
 
