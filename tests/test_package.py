@@ -33,6 +33,31 @@ def test_import_runbeam_leaves_optional_extras_unloaded() -> None:
     assert "controldeck.testing" not in loaded
 
 
+def test_import_runbeam_defers_models_cattrs_and_jwt_until_used() -> None:
+    # Import time: the generated models, cattrs and the JWT module cost more than requests.
+    deferred = {"controldeck._generated.runbeam", "cattrs", "controldeck.runbeam._jwt"}
+    assert deferred.isdisjoint(_modules_after("import controldeck.runbeam"))
+    used = _modules_after(
+        "import controldeck.runbeam as r; r.Change; r.validate_jwt_token; "
+        "r.RunbeamClient('http://127.0.0.1:9/api', token='t1234')._transport.converter"
+    )
+    assert deferred <= used
+
+
+def test_lazy_names_are_the_real_objects() -> None:
+    import controldeck.runbeam as runbeam
+    from controldeck._generated import runbeam as generated
+    from controldeck.runbeam import _jwt
+
+    assert {"Change", "validate_jwt_token", "RunbeamClient"} <= set(dir(runbeam))
+    assert runbeam.Change is generated.Change
+    assert runbeam.validate_jwt_token is _jwt.validate_jwt_token
+    with pytest.raises(
+        AttributeError, match=r"module 'controldeck\.runbeam' has no attribute 'Nope'"
+    ):
+        _ = runbeam.Nope  # type: ignore[attr-defined]
+
+
 def test_platform_is_reachable_lazily_from_the_top_package() -> None:
     assert controldeck.runbeam.RunbeamClient.__name__ == "RunbeamClient"
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -13,20 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, Unpack
 
-import cattrs
 import requests
 
 from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
 from controldeck._core._bodies import RequestBody
-from controldeck._core._convert import converter as default_converter
 from controldeck._core._options import NOT_GIVEN, CallOptions, Timeout
 from controldeck._core._pagination import Page
 from controldeck._core._replies import ErrorParser, parse_generic_error
 from controldeck._core._transport import Transport
 from controldeck.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["BaseClient", "from_env"]
 
@@ -57,9 +58,9 @@ class BaseClient:
     """
 
     _platform = "controldeck"
-    # The converter replies are structured with; tests of the fakes use a subclass whose
-    # converter forbids unknown keys, so spec drift fails loudly.
-    _converter: ClassVar[cattrs.Converter] = default_converter
+    # The converter replies are structured with (None: the core's, built on first use);
+    # tests of the fakes use a subclass whose converter forbids unknown keys.
+    _converter: ClassVar[cattrs.Converter | None] = None
 
     def __init__(
         self,

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import cattrs
 import requests
 
 from controldeck._core import _constants as C
-from controldeck._core._convert import structure
 from controldeck._core._describe import request_id_of, short_url
 from controldeck._core._downloads import read_bytes, read_text
 from controldeck._core._logging import logger
@@ -27,6 +25,9 @@ from controldeck.errors import (
     ResponseValidationError,
     error_class_for_status,
 )
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "ErrorInfo",
@@ -155,6 +156,9 @@ def decode_reply(
         data = data[options.unwrap]
     if options.cast_to is None:
         return data
+    # Here, not at the top: importing a platform must not load cattrs (import time).
+    from controldeck._core._convert import structure
+
     try:
         return structure(
             data,

@@ -18,10 +18,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urljoin, urlsplit
 
-import cattrs
 import requests
 import urllib3
 
@@ -29,7 +28,6 @@ from controldeck import __version__
 from controldeck._core import _constants as C
 from controldeck._core._auth import Auth
 from controldeck._core._bodies import JsonBody, RequestBody
-from controldeck._core._convert import converter as default_converter
 from controldeck._core._describe import origin_of, root_cause, short_url
 from controldeck._core._logging import logger, setup_logging
 from controldeck._core._options import (
@@ -60,6 +58,9 @@ __all__ = [
     "check_timeout",
     "default_user_agent",
 ]
+
+if TYPE_CHECKING:
+    import cattrs
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
@@ -232,7 +233,8 @@ class Transport:
         session: A `requests.Session` used for every request instead of our own pool.
         user_agent: Replaces the default user agent.
         error_parser: Reads the platform's error body.
-        converter: The cattrs converter replies are structured with.
+        converter: The cattrs converter replies are structured with (default: the core's,
+            built on first use so that importing a platform does not load cattrs).
         idempotency_header: The header a platform reads idempotency keys from.
         client_name: How messages name the client ("RunbeamClient").
         sleep: Waits between retries (injected by tests).
@@ -254,7 +256,7 @@ class Transport:
         session: requests.Session | None = None,
         user_agent: str | None = None,
         error_parser: ErrorParser = parse_generic_error,
-        converter: cattrs.Converter = default_converter,
+        converter: cattrs.Converter | None = None,
         idempotency_header: str | None = None,
         client_name: str = "client",
         sleep: Callable[[float], None] = time.sleep,
@@ -276,11 +278,20 @@ class Transport:
         self.redactor = Redactor(secret_keys)
         self.secrets = tuple(s for s in secrets if s)
         self.error_parser = error_parser
-        self.converter = converter
+        self._converter = converter
         self.idempotency_header = idempotency_header
         self.sleep = sleep
         self.clock = clock
         self._pool = _SessionPool(session, client_name)
+
+    @property
+    def converter(self) -> cattrs.Converter:
+        """The converter replies are structured with (cattrs loads on first use)."""
+        if self._converter is None:
+            from controldeck._core._convert import converter
+
+            self._converter = converter
+        return self._converter
 
     def close(self) -> None:
         """Close the sessions this transport opened (a session passed in stays open).

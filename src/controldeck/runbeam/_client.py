@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias, Unpack
+from typing import TYPE_CHECKING, Any, TypeAlias, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -13,6 +13,7 @@ from controldeck._core import _constants as C
 from controldeck._core._auth import BearerAuth, check_token
 from controldeck._core._client import BaseClient, from_env
 from controldeck._core._describe import origin_of
+from controldeck._core._lazy import LazyModule
 from controldeck._core._logging import logger
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions, Timeout
@@ -23,35 +24,6 @@ from controldeck._core._validate import (
     require_str,
     require_str_list,
 )
-from controldeck._generated.runbeam import (
-    SECRET_FIELDS,
-    AcknowledgeChangesRequest,
-    AcknowledgeChangesResponse,
-    AuthorizeRequest,
-    AuthorizeResponse,
-    Backend,
-    BackendPage,
-    BaseUrlResponse,
-    Change,
-    ChangeFailedRequest,
-    ChangePage,
-    ChangeStatusResponse,
-    ConfigType,
-    Endpoint,
-    EndpointPage,
-    Gateway,
-    GatewayPage,
-    MeshTokenRequest,
-    MeshTokenResponse,
-    Pipeline,
-    PipelinePage,
-    ResolveResourceResponse,
-    Service,
-    ServicePage,
-    StoreConfigRequest,
-    StoreConfigResponse,
-    Transform,
-)
 from controldeck.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -59,6 +31,29 @@ from controldeck.errors import (
 )
 from controldeck.runbeam._refs import parse_reference
 from controldeck.runbeam._tokens import MachineToken
+
+if TYPE_CHECKING:
+    from controldeck._generated import runbeam as models
+    from controldeck._generated.runbeam import (
+        AcknowledgeChangesResponse,
+        AuthorizeResponse,
+        Backend,
+        BaseUrlResponse,
+        Change,
+        ChangeStatusResponse,
+        ConfigType,
+        Endpoint,
+        Gateway,
+        MeshTokenResponse,
+        Pipeline,
+        ResolveResourceResponse,
+        Service,
+        StoreConfigResponse,
+        Transform,
+    )
+else:
+    # Loaded on first use: dozens of model classes would double the import time.
+    models = LazyModule("controldeck._generated.runbeam")
 
 __all__ = ["JoltSpec", "RunbeamClient", "transform_instructions"]
 
@@ -155,7 +150,7 @@ class RunbeamClient(BaseClient):
             auth=BearerAuth(
                 self._token, missing=f"pass token= to RunbeamClient or set {TOKEN_ENV}"
             ),
-            secret_keys=SECRET_FIELDS,  # the spec's x-controldeck-secret fields
+            secret_keys=models.SECRET_FIELDS,  # the spec's x-controldeck-secret fields
             timeout=timeout,
             deadline=deadline,
             max_retries=max_retries,
@@ -216,7 +211,7 @@ class RunbeamClient(BaseClient):
                     'metadata is a list of strings such as ["version:1.0"], not a mapping'
                 )
             metadata = require_str_list("metadata", metadata, allow_empty=True)
-        body = AuthorizeRequest(
+        body = models.AuthorizeRequest(
             token=user_token,
             gateway_code=gateway_code,
             machine_public_key=UNSET if machine_public_key is None else machine_public_key,
@@ -225,7 +220,7 @@ class RunbeamClient(BaseClient):
         return self._call(
             "POST",
             "/harmony/authorize",
-            AuthorizeResponse,
+            models.AuthorizeResponse,
             json=body,
             auth=BearerAuth(user_token),
             secrets=(user_token,),
@@ -249,7 +244,7 @@ class RunbeamClient(BaseClient):
             >>> for change in client.list_changes():
             ...     print(change.id, change.status)
         """
-        return self._list("/harmony/changes", ChangePage, page, options)
+        return self._list("/harmony/changes", models.ChangePage, page, options)
 
     def list_changes_for_gateway(
         self, gateway_id: str, *, page: int | None = None, **options: Unpack[CallOptions]
@@ -271,7 +266,7 @@ class RunbeamClient(BaseClient):
             ...            if c.status == "pending"]
         """
         segment = path_segment("gateway_id", gateway_id)
-        return self._list(f"/harmony/changes/{segment}", ChangePage, page, options)
+        return self._list(f"/harmony/changes/{segment}", models.ChangePage, page, options)
 
     def get_change(self, change_id: str, **options: Unpack[CallOptions]) -> Change:
         """Fetch one change with its TOML configuration.
@@ -291,7 +286,7 @@ class RunbeamClient(BaseClient):
             '[proxy]\\nid = "test"\\n'
         """
         segment = path_segment("change_id", change_id)
-        return self._get(f"/harmony/change/{segment}", Change, unwrap="data", **options)
+        return self._get(f"/harmony/change/{segment}", models.Change, unwrap="data", **options)
 
     def acknowledge_changes(
         self, change_ids: Sequence[str], **options: Unpack[CallOptions]
@@ -313,9 +308,11 @@ class RunbeamClient(BaseClient):
             >>> client.acknowledge_changes(["change-1", "change-2"]).failed
             []
         """
-        body = AcknowledgeChangesRequest(change_ids=require_str_list("change_ids", change_ids))
+        body = models.AcknowledgeChangesRequest(
+            change_ids=require_str_list("change_ids", change_ids)
+        )
         return self._post(
-            "/harmony/changes/acknowledge", AcknowledgeChangesResponse, json=body, **options
+            "/harmony/changes/acknowledge", models.AcknowledgeChangesResponse, json=body, **options
         )
 
     def mark_change_applied(
@@ -338,7 +335,9 @@ class RunbeamClient(BaseClient):
             'Change marked as applied'
         """
         segment = path_segment("change_id", change_id)
-        return self._post(f"/harmony/change/{segment}/applied", ChangeStatusResponse, **options)
+        return self._post(
+            f"/harmony/change/{segment}/applied", models.ChangeStatusResponse, **options
+        )
 
     def mark_change_failed(
         self,
@@ -371,9 +370,11 @@ class RunbeamClient(BaseClient):
         require_str("error", error)
         if details is not None:
             details = require_str_list("details", details, allow_empty=True)
-        body = ChangeFailedRequest(error=error, details=UNSET if details is None else details)
+        body = models.ChangeFailedRequest(
+            error=error, details=UNSET if details is None else details
+        )
         return self._post(
-            f"/harmony/change/{segment}/failed", ChangeStatusResponse, json=body, **options
+            f"/harmony/change/{segment}/failed", models.ChangeStatusResponse, json=body, **options
         )
 
     def store_config(
@@ -401,14 +402,14 @@ class RunbeamClient(BaseClient):
             >>> client.store_config("gateway", '[proxy]\\nid = "test"\\n').data.action
             <StoreConfigAction.CREATED: 'created'>
         """
-        kind = require_choice("config_type", config_type, [t.value for t in ConfigType])
+        kind = require_choice("config_type", config_type, [t.value for t in models.ConfigType])
         require_str("config", config)
         if id is not None:
             require_str("id", id)
-        body = StoreConfigRequest(
-            type=ConfigType(kind), config=config, id=UNSET if id is None else id
+        body = models.StoreConfigRequest(
+            type=models.ConfigType(kind), config=config, id=UNSET if id is None else id
         )
-        return self._post("/harmony/update", StoreConfigResponse, json=body, **options)
+        return self._post("/harmony/update", models.StoreConfigResponse, json=body, **options)
 
     # -- resources ------------------------------------------------------------------------
 
@@ -421,7 +422,7 @@ class RunbeamClient(BaseClient):
             >>> [g.code for g in client.list_gateways()]
             ['my-gateway', ...]
         """
-        return self._list("/gateways", GatewayPage, page, options)
+        return self._list("/gateways", models.GatewayPage, page, options)
 
     def get_gateway(self, gateway_id: str, **options: Unpack[CallOptions]) -> Gateway:
         """Fetch one gateway by id or by code.
@@ -438,7 +439,7 @@ class RunbeamClient(BaseClient):
             'My Gateway'
         """
         segment = path_segment("gateway_id", gateway_id)
-        return self._get(f"/gateways/{segment}", Gateway, unwrap="data", **options)
+        return self._get(f"/gateways/{segment}", models.Gateway, unwrap="data", **options)
 
     def list_services(
         self, *, page: int | None = None, **options: Unpack[CallOptions]
@@ -449,7 +450,7 @@ class RunbeamClient(BaseClient):
             >>> next(iter(client.list_services())).name
             'API Service'
         """
-        return self._list("/services", ServicePage, page, options)
+        return self._list("/services", models.ServicePage, page, options)
 
     def get_service(self, service_id: str, **options: Unpack[CallOptions]) -> Service:
         """Fetch one service.
@@ -463,7 +464,7 @@ class RunbeamClient(BaseClient):
             'gateway-123'
         """
         segment = path_segment("service_id", service_id)
-        return self._get(f"/services/{segment}", Service, unwrap="data", **options)
+        return self._get(f"/services/{segment}", models.Service, unwrap="data", **options)
 
     def list_endpoints(
         self, *, page: int | None = None, **options: Unpack[CallOptions]
@@ -474,7 +475,7 @@ class RunbeamClient(BaseClient):
             >>> [e.path for e in client.list_endpoints()]
             ['/api/users', ...]
         """
-        return self._list("/endpoints", EndpointPage, page, options)
+        return self._list("/endpoints", models.EndpointPage, page, options)
 
     def list_backends(
         self, *, page: int | None = None, **options: Unpack[CallOptions]
@@ -485,7 +486,7 @@ class RunbeamClient(BaseClient):
             >>> [b.url for b in client.list_backends()]
             ['https://api.example.com', ...]
         """
-        return self._list("/backends", BackendPage, page, options)
+        return self._list("/backends", models.BackendPage, page, options)
 
     def list_pipelines(
         self, *, page: int | None = None, **options: Unpack[CallOptions]
@@ -496,7 +497,7 @@ class RunbeamClient(BaseClient):
             >>> [p.code for p in client.list_pipelines()]
             ['main-pipeline', ...]
         """
-        return self._list("/pipelines", PipelinePage, page, options)
+        return self._list("/pipelines", models.PipelinePage, page, options)
 
     def get_transform(self, transform_id: str, **options: Unpack[CallOptions]) -> Transform:
         """Fetch one transform; `transform_instructions()` parses its JOLT spec.
@@ -511,7 +512,7 @@ class RunbeamClient(BaseClient):
             [{'operation': 'shift', 'spec': {...}}]
         """
         segment = path_segment("transform_id", transform_id)
-        return self._get(f"/transforms/{segment}", Transform, unwrap="data", **options)
+        return self._get(f"/transforms/{segment}", models.Transform, unwrap="data", **options)
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -526,10 +527,10 @@ class RunbeamClient(BaseClient):
             'https://runbeam.example/api'
         """
         try:
-            return self._get("/harmony/base-url", BaseUrlResponse, **options)
+            return self._get("/harmony/base-url", models.BaseUrlResponse, **options)
         except (NotFoundError, ResponseValidationError):
             return self._get(
-                f"{origin_of(self.base_url)}/harmony/base-url", BaseUrlResponse, **options
+                f"{origin_of(self.base_url)}/harmony/base-url", models.BaseUrlResponse, **options
             )
 
     def discover_base_url(
@@ -597,8 +598,8 @@ class RunbeamClient(BaseClient):
         """
         require_str("mesh_id", mesh_id)
         require_str("destination_url", destination_url)
-        body = MeshTokenRequest(mesh_id=mesh_id, destination_url=destination_url)
-        return self._post("/harmony/mesh/token", MeshTokenResponse, json=body, **options)
+        body = models.MeshTokenRequest(mesh_id=mesh_id, destination_url=destination_url)
+        return self._post("/harmony/mesh/token", models.MeshTokenResponse, json=body, **options)
 
     def resolve_reference(
         self, ref: str, **options: Unpack[CallOptions]
@@ -626,7 +627,7 @@ class RunbeamClient(BaseClient):
         parse_reference(ref, allow_local=False)
         # Percent-encode every byte but A-Z a-z 0-9 - . _ ~, exactly as upstream does.
         path = f"/harmony/resources/resolve?ref={quote(ref, safe='')}"
-        return self._get(path, ResolveResourceResponse, **options)
+        return self._get(path, models.ResolveResourceResponse, **options)
 
 
 def transform_instructions(transform: Transform) -> JoltSpec | None:
