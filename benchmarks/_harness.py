@@ -39,7 +39,7 @@ __all__ = [
     "run_rows",
 ]
 
-Unit = Literal["s", "B"]
+Unit = Literal["s", "B", "events/s"]
 """Figures are seconds or bytes; the table picks µs/ms/s or KiB/MiB to show them."""
 
 
@@ -57,6 +57,7 @@ class Scale:
         per_page: Items on each page of the pagination runs.
         heavy_repeats: Repetitions for rows whose single figure takes seconds (traced
             memory); their figures barely vary.
+        sse_events: Server-sent events in one stream of the SSE throughput row.
     """
 
     name: str
@@ -67,21 +68,22 @@ class Scale:
     pages_large: int
     per_page: int
     heavy_repeats: int
+    sse_events: int
 
 
 TINY = Scale(
     "tiny", repeats=1, calls=5, page_items=50, pages_small=2, pages_large=4, per_page=5,
-    heavy_repeats=1,
+    heavy_repeats=1, sse_events=200,
 )  # fmt: skip
 # Quick walks 100 pages, not 1,000: tracemalloc slows decoding about eightfold, and the
 # ratio already shows whether memory grows with the number of pages.
 QUICK = Scale(
     "quick", repeats=5, calls=300, page_items=10_000, pages_small=10, pages_large=100,
-    per_page=100, heavy_repeats=1,
+    per_page=100, heavy_repeats=1, sse_events=50_000,
 )  # fmt: skip
 FULL = Scale(
     "full", repeats=15, calls=1_000, page_items=10_000, pages_small=10, pages_large=1_000,
-    per_page=100, heavy_repeats=3,
+    per_page=100, heavy_repeats=3, sse_events=50_000,
 )  # fmt: skip
 
 
@@ -169,7 +171,7 @@ class Row:
     Attributes:
         name: What the SDK side does, e.g. "get_gateway(), per call".
         baseline: What the baseline side does, e.g. "requests Session .get().json()".
-        unit: The unit of every figure: "s" or "B".
+        unit: The unit of every figure: "s", "B" or "events/s".
         measure: Takes the figures (see `Env.compare`).
         target: The bound the ratio (or difference) should meet; None for a row that only
             informs (e.g. how a total splits).
@@ -205,7 +207,7 @@ def row(
     Args:
         name: What the SDK side does.
         baseline: What the baseline side does.
-        unit: "s" or "B".
+        unit: "s", "B" or "events/s".
         target: The bound for the ratio (or difference); None to only inform.
         direction: "<=" or ">=".
         compare: "ratio" or "delta".
@@ -297,6 +299,8 @@ def run_rows(
 
 
 def _amount(value: float, unit: Unit) -> str:
+    if unit == "events/s":
+        return f"{value / 1e3:,.0f}k ev/s"
     if unit == "B":
         return f"{value / 2**20:.2f} MiB" if abs(value) >= 2**20 else f"{value / 2**10:.1f} KiB"
     if abs(value) >= 1:

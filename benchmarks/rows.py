@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import gc
 import json
+import socket
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +23,9 @@ import requests
 
 from benchmarks._harness import Env, Samples, row
 from benchmarks._server import Body, CannedServer
+from controldeck._core._sse import ServerSentEvent
+from controldeck._core._streams import sse_stream
+from controldeck._core._transport import Transport
 from controldeck.runbeam import RunbeamClient
 
 __all__ = [
@@ -31,6 +37,8 @@ __all__ = [
     "list_gateways_decode",
     "list_gateways_fetch_only",
     "pagination_memory",
+    "sse_throughput",
+    "sse_throughput_split_only",
 ]
 
 TOKEN = "bench-token"
@@ -278,3 +286,91 @@ def import_runbeam(env: Env) -> Samples:
 def import_controldeck(env: Env) -> Samples:
     """`import controldeck` must stay cheap: it loads no platform and no requests."""
     return env.compare(_python("pass"), _python("import controldeck"))
+
+
+def _events(count: int) -> bytes:
+    return b"".join(b'id: %d\ndata: {"n": %d}\n\n' % (i, i) for i in range(count))
+
+
+def _raw_sse_reader(host: str, port: int, path: str, *, parse: bool = True) -> int:
+    """What a reader without the SDK does: a raw socket, Content-Length, and a minimal line
+    parser that turns each event's `id:`/`data:` lines into an `(id, data)` record (or,
+    with `parse=False`, only slices each event's data out: the least work possible)."""
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        received, records = len(buf), list[tuple[bytes | None, bytes | str]]()
+        while True:
+            *events, buf = buf.split(b"\n\n")
+            for event in events:
+                if not parse:
+                    records.append((None, event[event.rindex(b"data: ") + 6 :]))
+                    continue
+                fields = dict(line.partition(b": ")[::2] for line in event.split(b"\n"))
+                records.append((fields.get(b"id"), fields[b"data"].decode()))
+            if received >= length:
+                return len(records)
+            chunk = sock.recv(65536)
+            received += len(chunk)
+            buf += chunk
+
+
+def _sse_rates(env: Env, *, parse: bool) -> Samples:
+    count = env.scale.sse_events
+    body = _events(count)
+    with CannedServer(lambda target: body, content_type="text/event-stream") as server:
+        url = urlsplit(server.url("/events"))
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+        transport = Transport(base_url=server.url(""), platform="bench", max_retries=0)
+
+        def raw() -> float:
+            started = time.perf_counter()
+            read = _raw_sse_reader(host, port, "/events", parse=parse)
+            _check(read == count, "every raw event read")
+            return count / (time.perf_counter() - started)
+
+        def through_stream() -> float:
+            started = time.perf_counter()
+            opener = partial(transport.send, "GET", "/events", timeout=(5, 30))
+            with sse_stream(lambda headers: opener(extra_headers=headers), _data) as stream:
+                seen = sum(1 for _ in stream)
+            _check(seen == count, "every event through the stream")
+            return count / (time.perf_counter() - started)
+
+        try:
+            return env.compare(raw, through_stream, figure="value")
+        finally:
+            transport.close()
+
+
+@row(
+    "SSE: small events through Stream, throughput",
+    baseline="raw socket + a minimal (id, data) line parser",
+    unit="events/s",
+    target=0.5,
+    direction=">=",
+)
+def sse_throughput(env: Env) -> Samples:
+    """Events per second through `sse_stream` (HTTP, WHATWG decoder, typed items) against
+    a socket reader doing the least parsing that still yields each event's id and data."""
+    return _sse_rates(env, parse=True)
+
+
+@row(
+    "  the same vs a reader that only slices out data",
+    baseline="raw socket, split on blank lines",
+    unit="events/s",
+    target=None,
+    direction=">=",
+)
+def sse_throughput_split_only(env: Env) -> Samples:
+    """The floor: a reader that parses no field at all (C-level split and slice)."""
+    return _sse_rates(env, parse=False)
+
+
+def _data(event: ServerSentEvent) -> str:
+    return event.data

@@ -584,7 +584,7 @@ class Transport:
                     response = session.request(
                         method,
                         url,
-                        params=params,
+                        params=params or None,  # requests merges an empty dict at a cost
                         data=data,
                         headers=headers,
                         timeout=timeout,
