@@ -13,7 +13,48 @@ from controldeck._core import _constants as C
 from controldeck._core._redact import excerpt
 from controldeck.errors import StreamError
 
-__all__ = ["EndOfStream", "EnvelopeDecoder", "NDJSONDecoder"]
+__all__ = ["LineBuffer", "EndOfStream", "EnvelopeDecoder", "NDJSONDecoder"]
+
+
+class LineBuffer:
+    """Splits a byte stream at LF: whole lines out, the unfinished tail kept.
+
+    The tail is kept as a list of chunks so that one long line arriving in many chunks
+    is joined once, not re-copied on every chunk.
+
+    Example:
+        >>> lines = LineBuffer()
+        >>> lines.complete(b"a\nb"), lines.complete(b"c\nd")
+        (b'a', b'bc')
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def complete(self, chunk: bytes) -> bytes | None:
+        """The bytes up to the last LF seen so far (without it), or None if no line ended."""
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            if chunk:
+                self._parts.append(chunk)
+            return None
+        if self._parts:
+            self._parts.append(chunk[:end])
+            complete = b"".join(self._parts)
+            self._parts = []
+        else:
+            complete = chunk[:end]
+        if end + 1 < len(chunk):
+            self._parts.append(chunk[end + 1 :])
+        return complete
+
+    def take_rest(self) -> bytes:
+        """The unfinished tail, removed from the buffer."""
+        rest = b"".join(self._parts)
+        self._parts = []
+        return rest
 
 
 class NDJSONDecoder:
@@ -27,10 +68,10 @@ class NDJSONDecoder:
         [[2]]
     """
 
-    __slots__ = ("_line", "_parts")
+    __slots__ = ("_line", "_lines")
 
     def __init__(self) -> None:
-        self._parts: list[bytes] = []
+        self._lines = LineBuffer()
         self._line = 0
 
     def feed(self, chunk: bytes) -> list[Any]:
@@ -49,19 +90,9 @@ class NDJSONDecoder:
             >>> NDJSONDecoder().feed(b"1\\n2\\n")
             [1, 2]
         """
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            if chunk:
-                self._parts.append(chunk)
+        complete = self._lines.complete(chunk)
+        if complete is None:
             return []
-        if self._parts:
-            self._parts.append(chunk[:end])
-            complete = b"".join(self._parts)
-            self._parts = []
-        else:
-            complete = chunk[:end]
-        if end + 1 < len(chunk):
-            self._parts.append(chunk[end + 1 :])
         return [
             value for line in complete.split(b"\n") if (value := self._value(line)) is not _SKIP
         ]
@@ -82,8 +113,7 @@ class NDJSONDecoder:
             >>> decoder.finish()
             [{'done': True}]
         """
-        rest = b"".join(self._parts)
-        self._parts = []
+        rest = self._lines.take_rest()
         value = self._value(rest) if rest else _SKIP
         return [] if value is _SKIP else [value]
 

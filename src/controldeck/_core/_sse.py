@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controldeck._core._constants import BODY_EXCERPT_CHARS
+from controldeck._core._frames import LineBuffer
 from controldeck._core._redact import excerpt
 from controldeck.errors import StreamError
 
@@ -84,9 +85,9 @@ class SSEDecoder:
     """
 
     __slots__ = (
+        "_buffer",
         "_data",
         "_event",
-        "_parts",
         "_pending_cr",
         "_retry",
         "_started",
@@ -97,9 +98,7 @@ class SSEDecoder:
     def __init__(self, last_event_id: str | None = None) -> None:
         self.last_event_id = last_event_id
         self.retry: int | None = None
-        # Bytes after the last line end, kept as a list so that one long line arriving
-        # in many chunks is joined once, not re-copied on every chunk.
-        self._parts: list[bytes] = []
+        self._buffer = LineBuffer()
         self._pending_cr = False  # the last chunk ended in CR: a leading LF is its pair
         self._started = False
         self._data: list[str] | None = None
@@ -131,19 +130,9 @@ class SSEDecoder:
             # starting the next, which must then not count as a second (empty) line.
             self._pending_cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            if chunk:
-                self._parts.append(chunk)
+        complete = self._buffer.complete(chunk)
+        if complete is None:
             return []
-        if self._parts:
-            self._parts.append(chunk[:end])
-            complete = b"".join(self._parts)
-            self._parts = []
-        else:
-            complete = chunk[:end]
-        if end + 1 < len(chunk):
-            self._parts.append(chunk[end + 1 :])
         # LF never occurs inside a UTF-8 sequence, so decoding whole lines at once gives
         # the same text as decoding line by line.
         text = complete.decode("utf-8", "replace")
@@ -207,7 +196,7 @@ class SSEDecoder:
             >>> decoder.finish(), decoder.last_event_id
             ([], '4')
         """
-        self._parts = []
+        self._buffer.take_rest()
         self._pending_cr = False
         self._started = False
         self._data = None
