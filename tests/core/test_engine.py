@@ -3,6 +3,7 @@ idempotency keys, reply kinds, origin policy, redirects and error messages."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -435,3 +436,65 @@ class TestOriginOf:
         rsps.get("https://api.example.test:443/v1/x", json={})
         make(clock).request("GET", "https://api.example.test:443/v1/x")
         assert rsps.calls[0].request.headers["Authorization"] == "Bearer tok-old-1234"
+
+
+# -- core pieces for the next platforms ------------------------------------------------------
+
+
+class TestOffsetPager:
+    def test_walks_full_pages_and_stops_on_a_short_one(
+        self, rsps: responses.RequestsMock, clock: FakeClock
+    ) -> None:
+        from controldeck._core._pagination import offset_pager
+
+        items = list(range(5))
+
+        def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+            from urllib.parse import parse_qs, urlsplit
+
+            query = parse_qs(urlsplit(str(request.url)).query)
+            offset, limit = int(query["offset"][0]), int(query["limit"][0])
+            return 200, {}, json.dumps(items[offset : offset + limit])
+
+        rsps.add_callback(responses.GET, f"{BASE}/things", callback=callback)
+        t = make(clock)
+        page = offset_pager(2)(
+            lambda params: t.request("GET", "/things", params=params, cast_to=list[int]),
+            {"status": "ok"},
+        )
+        assert page.data == [0, 1] and page.has_next
+        assert list(page) == items
+        assert [c.request.url for c in rsps.calls] == [
+            f"{BASE}/things?status=ok&limit=2&offset=0",
+            f"{BASE}/things?status=ok&limit=2&offset=2",
+            f"{BASE}/things?status=ok&limit=2&offset=4",
+        ]
+
+
+class TestPlatformErrorClasses:
+    def test_a_parser_picks_a_subclass_and_sets_attributes(
+        self, rsps: responses.RequestsMock, clock: FakeClock
+    ) -> None:
+        from controldeck._core._replies import ErrorInfo
+        from controldeck.errors import ConflictError
+
+        class SuiteExists(ConflictError):
+            existing_id: int
+
+        def parser(body: Any) -> ErrorInfo:
+            return ErrorInfo(
+                code=body["error_type"],
+                message=body["error"],
+                error_class=SuiteExists,
+                attributes={"existing_id": body["existing_suite_id"]},
+            )
+
+        rsps.post(
+            f"{BASE}/suites",
+            status=409,
+            json={"error_type": "suite_already_exists", "existing_suite_id": 7, "error": "dup"},
+        )
+        with pytest.raises(SuiteExists) as info:
+            make(clock, error_parser=parser).request("POST", "/suites", json={})
+        assert info.value.existing_id == 7
+        assert str(info.value) == "HTTP 409 [suite_already_exists]: dup"

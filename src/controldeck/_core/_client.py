@@ -24,7 +24,7 @@ from controldeck._core._options import NOT_GIVEN, CallOptions, Timeout
 from controldeck._core._pagination import Page
 from controldeck._core._replies import ErrorParser, parse_generic_error
 from controldeck._core._transport import Transport
-from controldeck.errors import InvalidArgumentError
+from controldeck.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
     import cattrs
@@ -229,6 +229,35 @@ class BaseClient:
     ) -> None:
         """DELETE `path`; the reply body, if any, is ignored."""
         self._transport.request("DELETE", path, params=params, reply="none", **options)
+
+    def _get_or_none(
+        self,
+        path: str,
+        cast_to: type[T],
+        *,
+        params: Mapping[str, Any] | None = None,
+        unwrap: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> T | None:
+        """GET `path` into `cast_to`, or None when the server answers 404."""
+        try:
+            return self._get(path, cast_to, params=params, unwrap=unwrap, **options)
+        except NotFoundError:
+            return None
+
+    def _delete_found(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> bool:
+        """DELETE `path`: True when it was deleted, False when the server answers 404."""
+        try:
+            self._delete(path, params=params, **options)
+        except NotFoundError:
+            return False
+        return True
 
     def _page(
         self,

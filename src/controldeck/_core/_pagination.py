@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar, overload
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Page", "laravel_page"]
+__all__ = ["Page", "laravel_page", "offset_pager"]
 
 T = TypeVar("T")
 
@@ -174,3 +174,39 @@ def laravel_page(fetch: Callable[[Mapping[str, Any]], Any], params: Mapping[str,
         number=getattr(meta, "current_page", None),
         last=getattr(meta, "last_page", None),
     )
+
+
+def offset_pager(
+    limit: int, *, limit_key: str = "limit", offset_key: str = "offset"
+) -> Callable[[Callable[[Mapping[str, Any]], list[Any]], Mapping[str, Any]], Page[Any]]:
+    """A pager for `?limit=&offset=` lists whose reply is a bare array.
+
+    A full page (as many items as `limit`) means another may follow; a shorter one is the
+    last. A list whose length is a multiple of `limit` therefore costs one extra request
+    that comes back empty (the server sends no total to tell).
+
+    Args:
+        limit: Items asked for per page.
+        limit_key: The query parameter carrying the page size.
+        offset_key: The query parameter carrying the offset.
+
+    Example:
+        >>> self._page("/projects", list[Project], offset_pager(200))
+    """
+
+    def pager(
+        fetch: Callable[[Mapping[str, Any]], list[Any]], params: Mapping[str, Any]
+    ) -> Page[Any]:
+        offset = int(params.get(offset_key) or 0)
+        rest = {k: v for k, v in params.items() if k not in (limit_key, offset_key)}
+        query = {**rest, limit_key: limit, offset_key: offset}
+        items = fetch(query)
+        fetch_next = None
+        if len(items) >= limit:
+
+            def fetch_next() -> Page[Any]:
+                return pager(fetch, {**params, offset_key: offset + len(items)})
+
+        return Page(items, raw=items, fetch_next=fetch_next, number=offset // limit + 1)
+
+    return pager

@@ -7,7 +7,7 @@ are built only when an error is raised.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import requests
@@ -39,12 +39,24 @@ __all__ = [
 
 
 class ErrorInfo(NamedTuple):
-    """What a platform's error body says."""
+    """What a platform's error body says.
+
+    Attributes:
+        code: The platform's error code.
+        message: Its message.
+        details: Structured detail (per-field errors, a failure record...).
+        field_errors: `(field, first message)` pairs, shown in `str(error)`.
+        error_class: A subclass of the status's error class to raise instead, for codes
+            users catch (it must accept the same keyword arguments).
+        attributes: Extra attributes set on the error (e.g. `existing_id`).
+    """
 
     code: str | None = None
     message: str | None = None
     details: Any = None
     field_errors: tuple[tuple[str, str], ...] = ()
+    error_class: type[APIStatusError] | None = None
+    attributes: Mapping[str, Any] = {}
 
 
 ErrorParser = Callable[[Any], ErrorInfo]
@@ -221,7 +233,7 @@ def status_error(
             "credentials are never sent to another host; point base_url at the new host "
             "if you trust it"
         )
-    return error_class_for_status(status)(
+    error = (info.error_class or error_class_for_status(status))(
         redactor.excerpt(message, secrets),
         status_code=status,
         request_id=request_id_of(response),
@@ -236,3 +248,6 @@ def status_error(
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         hint=hint,
     )
+    for name, value in info.attributes.items():
+        setattr(error, name, redactor.data(value, secrets))
+    return error
