@@ -1,0 +1,14 @@
+"""Scoped tokens (`client.tokens`).
+
+PLACEHOLDER from the skeleton: the engineer who owns this module replaces it whole.
+"""
+
+from __future__ import annotations
+
+from controldeck.akribes._base import Resource
+
+__all__ = ["TokensClient"]
+
+
+class TokensClient(Resource):
+    """Placeholder."""
