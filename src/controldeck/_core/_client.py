@@ -220,6 +220,29 @@ class BaseClient:
         """PATCH `json` and structure the reply into `cast_to`."""
         return self._call("PATCH", path, cast_to, json=json, **options)
 
+    def _no_reply(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = NOT_GIVEN,
+        body: RequestBody | None = None,
+        secrets: Iterable[str] = (),
+        **options: Unpack[CallOptions],
+    ) -> None:
+        """Send a request whose reply body, if any, means nothing (204s, acknowledgements)."""
+        self._transport.request(
+            method,
+            path,
+            params=params,
+            json=json,
+            body=body,
+            secrets=secrets,
+            reply="none",
+            **options,
+        )
+
     def _delete(
         self,
         path: str,
@@ -228,7 +251,7 @@ class BaseClient:
         **options: Unpack[CallOptions],
     ) -> None:
         """DELETE `path`; the reply body, if any, is ignored."""
-        self._transport.request("DELETE", path, params=params, reply="none", **options)
+        self._no_reply("DELETE", path, params=params, **options)
 
     def _get_or_none(
         self,
