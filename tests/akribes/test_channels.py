@@ -64,9 +64,7 @@ def test_delete_encodes_the_channel(api: ConformanceMock, channels: ChannelsClie
     assert_sent(only_request(api), "DELETE", f"{CHANNELS}/blue%2Fgreen")
 
 
-def test_delete_of_a_missing_channel_raises(
-    api: ConformanceMock, channels: ChannelsClient
-) -> None:
+def test_delete_of_a_missing_channel_raises(api: ConformanceMock, channels: ChannelsClient) -> None:
     api.delete(f"{CHANNELS}/gone", status=404, json={"error": "channel not found"})
     with pytest.raises(NotFoundError, match="channel not found"):
         channels.delete("triage", "gone")

@@ -34,9 +34,7 @@ def only_request(api: ConformanceMock) -> requests.PreparedRequest:
     return request
 
 
-def assert_sent(
-    request: requests.PreparedRequest, method: str, url: str, body: Any = None
-) -> None:
+def assert_sent(request: requests.PreparedRequest, method: str, url: str, body: Any = None) -> None:
     """Method, URL (with query), bearer token and JSON body (None: no body at all)."""
     assert request.method == method
     assert request.url == url
@@ -199,9 +197,7 @@ def test_check_with_source(api: ConformanceMock, scripts: ScriptsClient) -> None
 
     result = scripts.check("triage", "workflow main {")
 
-    assert_sent(
-        only_request(api), "POST", f"{SCRIPTS}/triage/check", {"source": "workflow main {"}
-    )
+    assert_sent(only_request(api), "POST", f"{SCRIPTS}/triage/check", {"source": "workflow main {"})
     assert result.ok is False
     diagnostic = result.diagnostics[0]
     assert (diagnostic.code, diagnostic.severity, diagnostic.line, diagnostic.col) == (
@@ -287,7 +283,9 @@ BAD_CALLS: list[tuple[str, Callable[[ScriptsClient], object], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("call", "message"), [b[1:] for b in BAD_CALLS], ids=[b[0] for b in BAD_CALLS])
+@pytest.mark.parametrize(
+    ("call", "message"), [b[1:] for b in BAD_CALLS], ids=[b[0] for b in BAD_CALLS]
+)
 def test_bad_arguments_send_nothing(
     api: ConformanceMock,
     scripts: ScriptsClient,
