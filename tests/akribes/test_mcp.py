@@ -324,9 +324,9 @@ BAD_CALLS: list[tuple[str, Callable[[McpClient], object], str]] = [
     ("bool timeout", lambda m: m.create_config("a", timeout_secs=True), "timeout_secs must be"),
     (
         "str approval",
-        lambda m: m.create_config("a", approval_required="no"),
+        lambda m: m.create_config("a", approval_required="no"),  # type: ignore[arg-type]
         "approval_required must be a bool",
-    ),  # type: ignore[arg-type]
+    ),
     ("empty url", lambda m: m.create_config("a", url=""), "url must not be empty"),
     (
         "empty secret",
@@ -341,9 +341,9 @@ BAD_CALLS: list[tuple[str, Callable[[McpClient], object], str]] = [
     ),
     (
         "clear not bool",
-        lambda m: m.update_config("a", clear_secret=1),
+        lambda m: m.update_config("a", clear_secret=1),  # type: ignore[arg-type]
         "clear_secret must be a bool",
-    ),  # type: ignore[arg-type]
+    ),
 ]
 
 
