@@ -27,23 +27,26 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import mimetypes
-import queue
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from controldeck.testing._akribes_seed import (
-    declared_inputs,
-    iso,
-    iso_ms,
-    multipart_files,
+from controldeck.testing._akribes_routes import (
+    Call,
+    Json,
+    StreamReply,
+    Subscription,
+    WorkRoutes,
+    error,
+    json_body,
+    may_see,
+    not_found,
+    page,
+    to_int,
 )
+from controldeck.testing._akribes_seed import declared_inputs, iso
 from controldeck.testing._akribes_seed import seed as _seed
 from controldeck.testing._server import (
     Handler,
@@ -57,74 +60,7 @@ from controldeck.testing._server import (
 
 __all__ = ["FakeAkribes"]
 
-Json = dict[str, Any]
-_RouteHandler = Callable[["_Call"], Reply]
-
-TERMINAL = frozenset({"completed", "failed", "cancelled", "suspended"})
-_SERVICE = "service"
-
-
-def _error(status: int, message: str) -> Reply:
-    return json_reply(status, {"error": message})
-
-
-def _not_found(what: str) -> Reply:
-    return _error(404, f"{what} not found")
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _json_body(request: RecordedRequest) -> Any:
-    try:
-        return request.json()
-    except ValueError:
-        return None
-
-
-def _page(request: RecordedRequest, items: list[Json]) -> Reply:
-    """Items `offset` to `offset + limit` (all of them when `limit` is absent)."""
-    offset = _int(request.query.get("offset")) or 0
-    limit = _int(request.query.get("limit"))
-    end = None if limit is None else offset + max(limit, 0)
-    return json_reply(200, items[offset:end])
-
-
-@dataclass(frozen=True)
-class _Call:
-    """An authenticated request, as every route handler receives it."""
-
-    request: RecordedRequest
-    params: dict[str, str]
-    who: Json | None  # the minted token's row, or None for the service token
-    body: Any
-
-    @property
-    def caller(self) -> str:
-        return _SERVICE if self.who is None else str(self.who["id"])
-
-
-class _Subscription:
-    """One attached `GET /events` stream: the frames queued for it, None ends it."""
-
-    def __init__(self, project_id: int, script_name: str | None) -> None:
-        self.project_id = project_id
-        self.script_name = script_name
-        self.frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-
-    def wants(self, project_id: int, script_name: str) -> bool:
-        return project_id == self.project_id and self.script_name in (None, script_name)
-
-
-@dataclass(frozen=True)
-class _StreamReply(Reply):
-    """A reply whose body is the subscription's frames, sent chunked until it ends."""
-
-    subscription: _Subscription | None = None
+_RouteHandler = Callable[[Call], Reply]
 
 
 class _StreamingHandler(_RequestHandler):
@@ -144,7 +80,7 @@ class _StreamingHandler(_RequestHandler):
             reply = self.server.owner._dispatch(request)
         except Exception as exc:  # a bug in the fake must reach the test as a reply
             reply = json_reply(500, {"error": f"fake failed: {exc!r}"})
-        if isinstance(reply, _StreamReply) and reply.subscription is not None:
+        if isinstance(reply, StreamReply) and reply.subscription is not None:
             self._stream(reply.subscription)
             return
         self.send_response(reply.status)
@@ -158,7 +94,7 @@ class _StreamingHandler(_RequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-    def _stream(self, subscription: _Subscription) -> None:
+    def _stream(self, subscription: Subscription) -> None:
         owner = self.server.owner
         assert isinstance(owner, FakeAkribes)
         self.send_response(200)
@@ -176,7 +112,7 @@ class _StreamingHandler(_RequestHandler):
             owner._detach(subscription)
 
 
-class FakeAkribes(LoopbackServer):
+class FakeAkribes(WorkRoutes, LoopbackServer):
     """A stateful Akribes server on 127.0.0.1.
 
     Every route needs `Authorization: Bearer <token>`: the service token (all rights) or
@@ -230,7 +166,7 @@ class FakeAkribes(LoopbackServer):
         self._idempotent: dict[str, str] = {}  # Idempotency-Key → execution id
         self._markdown: dict[str, str] = {}
         self._hub: list[tuple[int, int, str, bytes]] = []  # (seq, project, script, frame)
-        self._subscriptions: list[_Subscription] = []
+        self._subscriptions: list[Subscription] = []
         self._closing = False
         self._ids: dict[str, int] = {}
         self._register_routes()
@@ -317,10 +253,6 @@ class FakeAkribes(LoopbackServer):
             time.sleep(0.005)
 
     # -- state helpers (tests and the seed use them) --------------------------------------
-
-    def _next(self, kind: str) -> int:
-        self._ids[kind] = self._ids.get(kind, 0) + 1
-        return self._ids[kind]
 
     def add_project(self, name: str) -> Json:
         """Create a project as `POST /projects` would.
@@ -444,18 +376,6 @@ class FakeAkribes(LoopbackServer):
             self.cases[case["id"]] = case
         return case
 
-    def _script(self, project_id: int | None, name: str) -> Json | None:
-        for script in self.scripts.values():
-            if script["project_id"] == project_id and script["name"] == name:
-                return script
-        return None
-
-    def _channel(self, script_id: int, name: str) -> Json | None:
-        for channel in self.channels.values():
-            if channel["script_id"] == script_id and channel["name"] == name:
-                return channel
-        return None
-
     def _add_channel(self, script_id: int, name: str) -> Json:
         channel: Json = {"id": self._next("channel"), "script_id": script_id, "name": name,
                    "version_id": None, "updated_at": None}  # fmt: skip
@@ -472,7 +392,7 @@ class FakeAkribes(LoopbackServer):
             ("POST", "/execute", self._run_adhoc),
             ("POST", "/heartbeat", lambda call: json_reply(200, {})),
             ("GET", "/events", self._subscribe),
-            ("GET", "/projects", lambda call: _page(call.request, self._visible_projects(call))),
+            ("GET", "/projects", lambda call: page(call.request, self._visible_projects(call))),
             ("POST", "/projects", self._create_project),
             ("PUT", "/projects/reorder", self._reorder_projects),
             ("GET", "/projects/{project_id}", self._get_project),
@@ -520,7 +440,7 @@ class FakeAkribes(LoopbackServer):
         for method, template, handler in routes:
             self.add_route(method, template, self._authed(handler))
 
-    def _sandbox(self, call: _Call) -> Reply:
+    def _sandbox(self, call: Call) -> Reply:
         return json_reply(200, {"project_id": self.sandbox_project_id})
 
     def not_found(self, request: RecordedRequest) -> Reply:
@@ -530,7 +450,7 @@ class FakeAkribes(LoopbackServer):
             >>> fake.not_found(request).body
             b'{"error":"not found"}'
         """
-        return _error(404, "not found")
+        return error(404, "not found")
 
     def _authed(self, handler: _RouteHandler) -> Handler:
         def wrapped(request: RecordedRequest, params: dict[str, str]) -> Reply:
@@ -545,8 +465,8 @@ class FakeAkribes(LoopbackServer):
                 who = row
                 denied = self._denied(row, request, params)
                 if denied is not None:
-                    return _error(403, denied)
-            return handler(_Call(request, params, who, _json_body(request)))
+                    return error(403, denied)
+            return handler(Call(request, params, who, json_body(request)))
 
         return wrapped
 
@@ -554,27 +474,27 @@ class FakeAkribes(LoopbackServer):
         scopes = row["scopes"]
         if scopes["role"] == "viewer" and request.method != "GET":
             return "a viewer token may only read"
-        project_id = _int(params.get("project_id") or request.query.get("project_id"))
-        if project_id is not None and not _may_see(scopes, project_id):
+        project_id = to_int(params.get("project_id") or request.query.get("project_id"))
+        if project_id is not None and not may_see(scopes, project_id):
             return f"this token has no access to project {project_id}"
         return None
 
-    def _visible_projects(self, call: _Call) -> list[Json]:
+    def _visible_projects(self, call: Call) -> list[Json]:
         projects = list(self.projects.values())
         if call.who is None:
             return projects
-        return [p for p in projects if _may_see(call.who["scopes"], p["id"])]
+        return [p for p in projects if may_see(call.who["scopes"], p["id"])]
 
     # -- projects -------------------------------------------------------------------------
 
-    def _create_project(self, call: _Call) -> Reply:
+    def _create_project(self, call: Call) -> Reply:
         name = (call.body or {}).get("name")
         if not isinstance(name, str) or not name:
-            return _error(400, "name is required")
+            return error(400, "name is required")
         with self._lock:
             return json_reply(201, self.add_project(name))
 
-    def _reorder_projects(self, call: _Call) -> Reply:
+    def _reorder_projects(self, call: Call) -> Reply:
         order = (call.body or {}).get("order") or []
         ranked = {pid: i for i, pid in enumerate(order)}
         self.projects = dict(
@@ -582,41 +502,38 @@ class FakeAkribes(LoopbackServer):
         )
         return Reply(204)
 
-    def _project(self, call: _Call) -> Json | None:
-        return self.projects.get(_int(call.params.get("project_id")) or -1)
-
-    def _get_project(self, call: _Call) -> Reply:
+    def _get_project(self, call: Call) -> Reply:
         project = self._project(call)
-        return json_reply(200, project) if project else _not_found("project")
+        return json_reply(200, project) if project else not_found("project")
 
-    def _update_project(self, call: _Call) -> Reply:
+    def _update_project(self, call: Call) -> Reply:
         project = self._project(call)
         if project is None:
-            return _not_found("project")
+            return not_found("project")
         name = (call.body or {}).get("name")
         if not isinstance(name, str) or not name:
-            return _error(400, "name is required")
+            return error(400, "name is required")
         project["name"] = name
         return json_reply(200, project)
 
-    def _delete_project(self, call: _Call) -> Reply:
+    def _delete_project(self, call: Call) -> Reply:
         project = self._project(call)
         if project is None:
-            return _not_found("project")
+            return not_found("project")
         del self.projects[project["id"]]
         return Reply(204)
 
     # -- tokens ---------------------------------------------------------------------------
 
-    def _mint(self, call: _Call) -> Reply:
+    def _mint(self, call: Call) -> Reply:
         if call.who is not None and not call.who["scopes"].get("can_mint"):
-            return _error(403, "this token may not mint tokens")
+            return error(403, "this token may not mint tokens")
         body = call.body if isinstance(call.body, dict) else {}
         scopes, expires_in, label = body.get("scopes"), body.get("expires_in"), body.get("label")
         if not isinstance(scopes, dict) or scopes.get("role") not in ("admin", "editor", "viewer"):
-            return _error(400, "scopes.role must be admin, editor or viewer")
+            return error(400, "scopes.role must be admin, editor or viewer")
         if not isinstance(expires_in, int) or expires_in < 1 or not isinstance(label, str):
-            return _error(400, "expires_in (seconds) and label are required")
+            return error(400, "expires_in (seconds) and label are required")
         now = time.time()
         token_id = f"tok_{self._next('token')}"
         secret = "akribes_tk_" + secrets.token_urlsafe(24)
@@ -629,7 +546,7 @@ class FakeAkribes(LoopbackServer):
             201, {"token": secret, "token_id": token_id, "expires_at": row["expires_at"]}
         )
 
-    def _list_tokens(self, call: _Call) -> Reply:
+    def _list_tokens(self, call: Call) -> Reply:
         query, now = call.request.query, iso(time.time())
         rows = [r for r in self.tokens.values() if call.who is None or r is call.who]
         if "user_email" in query:
@@ -638,21 +555,21 @@ class FakeAkribes(LoopbackServer):
             rows = [r for r in rows if not r["revoked"]]
         if query.get("include_expired") == "false":
             rows = [r for r in rows if r["expires_at"] > now]
-        return _page(call.request, rows)
+        return page(call.request, rows)
 
-    def _revoke(self, call: _Call) -> Reply:
+    def _revoke(self, call: Call) -> Reply:
         row = self.tokens.get(call.params["token_id"])
         if row is None or (call.who is not None and row is not call.who):
-            return _not_found("token")
+            return not_found("token")
         row["revoked"] = True
         return Reply(204)
 
-    def _revoke_by_email(self, call: _Call) -> Reply:
+    def _revoke_by_email(self, call: Call) -> Reply:
         if call.who is not None:
-            return _error(403, "only a service token may revoke by email")
+            return error(403, "only a service token may revoke by email")
         email = call.request.query.get("user_email")
         if not email:
-            return _error(400, "user_email is required")
+            return error(400, "user_email is required")
         rows = [r for r in self.tokens.values() if r["user_email"] == email and not r["revoked"]]
         for row in rows:
             row["revoked"] = True
@@ -660,65 +577,61 @@ class FakeAkribes(LoopbackServer):
 
     # -- scripts, drafts, versions, channels ----------------------------------------------
 
-    def _list_scripts(self, call: _Call) -> Reply:
+    def _list_scripts(self, call: Call) -> Reply:
         if self._project(call) is None:
-            return _not_found("project")
-        pid = _int(call.params["project_id"])
-        return _page(call.request, [s for s in self.scripts.values() if s["project_id"] == pid])
+            return not_found("project")
+        pid = to_int(call.params["project_id"])
+        return page(call.request, [s for s in self.scripts.values() if s["project_id"] == pid])
 
-    def _create_script(self, call: _Call) -> Reply:
+    def _create_script(self, call: Call) -> Reply:
         project, name = self._project(call), call.request.query.get("name")
         source = (call.body or {}).get("source")
         if project is None:
-            return _not_found("project")
+            return not_found("project")
         if not name or not isinstance(source, str):
-            return _error(400, "the name query parameter and source are required")
+            return error(400, "the name query parameter and source are required")
         if self._script(project["id"], name) is not None:
-            return _error(409, f"script {name} already exists")
+            return error(409, f"script {name} already exists")
         with self._lock:
             return json_reply(201, self.add_script(project["id"], name, source))
 
-    def _found_script(self, call: _Call) -> Json | Reply:
-        script = self._script(_int(call.params["project_id"]), call.params["script_name"])
-        return script if script is not None else _not_found("script")
-
-    def _get_script(self, call: _Call) -> Reply:
+    def _get_script(self, call: Call) -> Reply:
         script = self._found_script(call)
         return script if isinstance(script, Reply) else json_reply(200, script)
 
-    def _rename_script(self, call: _Call) -> Reply:
+    def _rename_script(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         new_name = (call.body or {}).get("new_name")
         if not isinstance(new_name, str) or not new_name:
-            return _error(400, "new_name is required")
+            return error(400, "new_name is required")
         script["name"] = new_name
         return Reply(204)
 
-    def _delete_script(self, call: _Call) -> Reply:
+    def _delete_script(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         del self.scripts[script["id"]]
         return Reply(204)
 
-    def _get_draft(self, call: _Call) -> Reply:
+    def _get_draft(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         source = self.drafts.get(script["id"])
         if source is None:
-            return _not_found("draft")
+            return not_found("draft")
         return json_reply(200, {"source": source, "inputs": declared_inputs(source)})
 
-    def _save_draft(self, call: _Call) -> Reply:
+    def _save_draft(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         source = (call.body or {}).get("source")
         if not isinstance(source, str):
-            return _error(400, "source is required")
+            return error(400, "source is required")
         self.drafts[script["id"]] = source
         return json_reply(
             200, {"schema_warnings": [], "diagnostics": [], "analyzer_version": "fake-1"}
@@ -727,39 +640,39 @@ class FakeAkribes(LoopbackServer):
     def _script_versions(self, script_id: int) -> list[Json]:
         return [v for v in self.versions.values() if v["script_id"] == script_id]
 
-    def _list_versions(self, call: _Call) -> Reply:
+    def _list_versions(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
-        return _page(call.request, self._script_versions(script["id"])[::-1])
+        return page(call.request, self._script_versions(script["id"])[::-1])
 
-    def _get_version(self, call: _Call) -> Reply:
+    def _get_version(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
-        version = self.versions.get(_int(call.params["version_id"]) or -1)
+        version = self.versions.get(to_int(call.params["version_id"]) or -1)
         if version is None or version["script_id"] != script["id"]:
-            return _not_found("version")
+            return not_found("version")
         return json_reply(200, version)
 
-    def _get_latest(self, call: _Call) -> Reply:
+    def _get_latest(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         versions = self._script_versions(script["id"])
         if not versions:
-            return _not_found("version")
+            return not_found("version")
         latest = versions[-1]
         return json_reply(200, {**latest, "inputs": declared_inputs(latest["source"])})
 
-    def _publish(self, call: _Call) -> Reply:
+    def _publish(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         body = call.body if isinstance(call.body, dict) else {}
         channels = body.get("channels")
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-            return _error(400, "channels must be a list of names")
+            return error(400, "channels must be a list of names")
         if body.get("dry_run"):
             return json_reply(200, {"dry_run": True, "would_break": 0, "breaking_interests": []})
         version = self.publish(
@@ -767,438 +680,44 @@ class FakeAkribes(LoopbackServer):
         )
         return json_reply(201, {"version": version, "rebased": []})
 
-    def _list_channels(self, call: _Call) -> Reply:
+    def _list_channels(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         rows = [c for c in self.channels.values() if c["script_id"] == script["id"]]
-        return _page(call.request, rows)
+        return page(call.request, rows)
 
-    def _create_channel(self, call: _Call) -> Reply:
+    def _create_channel(self, call: Call) -> Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         name = (call.body or {}).get("name")
         if not isinstance(name, str) or not name:
-            return _error(400, "name is required")
+            return error(400, "name is required")
         if self._channel(script["id"], name) is not None:
-            return _error(409, f"channel {name} already exists")
+            return error(409, f"channel {name} already exists")
         return json_reply(201, self._add_channel(script["id"], name))
 
-    def _found_channel(self, call: _Call) -> Json | Reply:
+    def _found_channel(self, call: Call) -> Json | Reply:
         script = self._found_script(call)
         if isinstance(script, Reply):
             return script
         channel = self._channel(script["id"], call.params["channel"])
-        return channel if channel is not None else _not_found("channel")
+        return channel if channel is not None else not_found("channel")
 
-    def _delete_channel(self, call: _Call) -> Reply:
+    def _delete_channel(self, call: Call) -> Reply:
         channel = self._found_channel(call)
         if isinstance(channel, Reply):
             return channel
         del self.channels[channel["id"]]
         return Reply(204)
 
-    def _move_channel(self, call: _Call) -> Reply:
+    def _move_channel(self, call: Call) -> Reply:
         channel = self._found_channel(call)
         if isinstance(channel, Reply):
             return channel
         version = self.versions.get((call.body or {}).get("version_id") or -1)
         if version is None or version["script_id"] != channel["script_id"]:
-            return _not_found("version")
+            return not_found("version")
         channel.update(version_id=version["id"], updated_at=iso(time.time()))
         return Reply(204)
-
-    # -- runs and the hub -----------------------------------------------------------------
-
-    def _run(self, call: _Call) -> Reply:
-        script = self._found_script(call)
-        if isinstance(script, Reply):
-            return script
-        key = call.request.headers.get("idempotency-key")
-        if key is not None and key in self._idempotent:
-            return json_reply(200, {"execution_id": self._idempotent[key]})
-        name = call.request.query.get("channel") or "production"
-        channel = self._channel(script["id"], name)
-        if channel is None or channel["version_id"] is None:
-            return _error(404, f"channel {name} has no published version")
-        version = self.versions[channel["version_id"]]
-        body = call.body if isinstance(call.body, dict) else {}
-        inputs = body.get("inputs") or {}
-        invalid = _check_inputs(version["source"], inputs)
-        if invalid is not None:
-            return invalid
-        since = self._ids.get("seq", 0)
-        who, pid = body.get("triggered_by"), script["project_id"]
-        execution = self._start(pid, script["name"], inputs, name, version["id"], who)
-        if key is not None:
-            self._idempotent[key] = execution["id"]
-        return json_reply(200, {"execution_id": execution["id"], "since_id": since})
-
-    def _run_adhoc(self, call: _Call) -> Reply:
-        body = call.body if isinstance(call.body, dict) else {}
-        source, inputs = body.get("source"), body.get("inputs") or {}
-        if not isinstance(source, str) or not source.strip():
-            return _error(400, "source is required")
-        invalid = _check_inputs(source, inputs)
-        if invalid is not None:
-            return invalid
-        pid = self.sandbox_project_id
-        who, channel = body.get("triggered_by"), body.get("channel")
-        execution = self._start(pid, "adhoc", inputs, channel, None, who)
-        return json_reply(200, {"execution_id": execution["id"], "project_id": pid})
-
-    def _start(
-        self,
-        project_id: int,
-        script_name: str,
-        inputs: Any,
-        channel: str | None,
-        version_id: int | None,
-        triggered_by: str | None,
-    ) -> Json:
-        """Record a pending execution and send its engine events to the hub at once."""
-        execution_id = f"exec-{self._next('execution'):04d}"
-        execution = {"id": execution_id, "project_id": project_id, "script_name": script_name,
-                     "status": "pending", "started_at": iso(time.time()), "finished_at": None,
-                     "version_id": version_id, "channel": channel, "error": None,
-                     "error_kind": None, "result": None, "triggered_by": triggered_by,
-                     "input_tokens": 0, "output_tokens": 0, "tool_tokens": 0,
-                     "cost_usd": None}  # fmt: skip
-        self.executions[execution_id] = execution
-        events: list[Json] = [
-            {"type": "WorkflowStart", "payload": 1},
-            {"type": "TaskStart", "payload": ["main", None]},
-        ]
-        failure = self.failures.get(script_name)
-        if failure is None:
-            value = self.results.get(script_name, inputs)
-            usage = {"input_tokens": 12, "output_tokens": 5, "model": "fake-model",
-                     "provider": "fake", "cached_input_tokens": 0,
-                     "stop_reason": "stop"}  # fmt: skip
-            events.append({"type": "TaskEnd", "payload": {
-                "task": "main", "value": value, "duration": {"secs": 0, "nanos": 10_000_000},
-                "attempt": 1, "usage": usage, "variant": "success"}})  # fmt: skip
-            events.append({"type": "WorkflowEnd", "payload": {
-                "value": value, "total_input_tokens": 12, "total_output_tokens": 5,
-                "total_cached_input_tokens": 0, "total_thinking_tokens": 0,
-                "total_tool_tokens": 0, "total_cost_usd": 0.0001, "task_count": 1}})  # fmt: skip
-            outcome = {"status": "completed", "result": value, "input_tokens": 12,
-                       "output_tokens": 5, "cost_usd": 0.0001}  # fmt: skip
-        else:
-            events.append({"type": "Error", "payload": {
-                "message": failure, "kind": "ScriptError", "code": "Other",
-                "user_message": failure, "retry_after_ms": None,
-                "source": {"task": "main"}}})  # fmt: skip
-            outcome = {"status": "failed", "error": failure, "error_kind": "ScriptError"}
-        self._outcomes[execution_id] = outcome
-        self._engine_events[execution_id] = events
-        for event in events:
-            self._publish_hub(project_id, script_name, execution_id, event)
-        return execution
-
-    def _publish_hub(
-        self, project_id: int, script_name: str, execution_id: str, event: Json
-    ) -> None:
-        seq = self._next("seq")
-        hub = {"type": "Execution", "payload": {
-            "project_id": project_id, "script_name": script_name, "execution_id": execution_id,
-            "event": event, "seq": seq, "at": iso_ms(time.time())}}  # fmt: skip
-        data = json.dumps([hub], separators=(",", ":")).encode()
-        frame = b"id: %d\nevent: batch\ndata: %s\n\n" % (seq, data)
-        self._hub.append((seq, project_id, script_name, frame))
-        for subscription in self._subscriptions:
-            if subscription.wants(project_id, script_name):
-                subscription.frames.put(frame)
-
-    def _subscribe(self, call: _Call) -> Reply:
-        project_id = _int(call.request.query.get("project_id"))
-        if project_id is None:
-            return _error(400, "project_id is required")
-        if self._closing:
-            return _error(503, "shutting down")
-        subscription = _Subscription(project_id, call.request.query.get("script_name"))
-        last = _int(call.request.headers.get("last-event-id"))
-        if last is not None:  # resume: replay what the subscriber missed, in order
-            for seq, pid, name, frame in self._hub:
-                if seq > last and subscription.wants(pid, name):
-                    subscription.frames.put(frame)
-        self._subscriptions.append(subscription)
-        return _StreamReply(200, subscription=subscription)
-
-    def _detach(self, subscription: _Subscription) -> None:
-        with self._lock:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-
-    def _found_execution(self, call: _Call) -> Json | Reply:
-        execution = self.executions.get(call.params["execution_id"])
-        if execution is None:
-            return _not_found("execution")
-        if call.who is not None and not _may_see(call.who["scopes"], execution["project_id"]):
-            return _not_found("execution")
-        return execution
-
-    def _get_execution(self, call: _Call) -> Reply:
-        execution = self._found_execution(call)
-        return execution if isinstance(execution, Reply) else json_reply(200, execution)
-
-    def _get_output(self, call: _Call) -> Reply:
-        execution = self._found_execution(call)
-        if isinstance(execution, Reply):
-            return execution
-        keys = ("status", "error", "error_kind", "result")
-        reply = json_reply(200, {k: execution[k] for k in keys})
-        # Each poll moves a run one step: pending → running → its outcome.
-        if execution["status"] == "pending":
-            execution["status"] = "running"
-        elif execution["status"] == "running":
-            execution.update(self._outcomes[execution["id"]], finished_at=iso(time.time()))
-        return reply
-
-    def _get_events(self, call: _Call) -> Reply:
-        execution = self._found_execution(call)
-        if isinstance(execution, Reply):
-            return execution
-        query = call.request.query
-        after, limit = _int(query.get("after_id")) or 0, _int(query.get("limit")) or 100
-        types = set(query["types"].split(",")) if query.get("types") else None
-        numbered = [(i, e) for i, e in enumerate(self._engine_events[execution["id"]], 1)
-                    if i > after and (types is None or e["type"] in types)]  # fmt: skip
-        chunk = numbered[:limit]
-        return json_reply(200, {
-            "execution_id": execution["id"], "status": execution["status"],
-            "complete": execution["status"] in TERMINAL, "events": [e for _, e in chunk],
-            "next_after_id": chunk[-1][0] if chunk else after,
-            "has_more": len(numbered) > limit})  # fmt: skip
-
-    def _cancel_execution(self, call: _Call) -> Reply:
-        execution = self._found_execution(call)
-        if isinstance(execution, Reply):
-            return execution
-        if execution["status"] not in TERMINAL:
-            execution.update(status="cancelled", finished_at=iso(time.time()))
-        return json_reply(200, {"cancelled": True})
-
-    def _cancel_run(self, call: _Call) -> Reply:
-        script = self._found_script(call)
-        if isinstance(script, Reply):
-            return script
-        running = [e for e in self.executions.values()
-                   if e["project_id"] == script["project_id"]
-                   and e["script_name"] == script["name"]
-                   and e["status"] not in TERMINAL]  # fmt: skip
-        if not running:
-            return _not_found("running execution")
-        for execution in running:
-            execution.update(status="cancelled", finished_at=iso(time.time()))
-        return json_reply(200, {"cancelled": len(running), "status": "cancelled"})
-
-    def _list_executions(self, call: _Call) -> Reply:
-        script = self._found_script(call)
-        if isinstance(script, Reply):
-            return script
-        query = call.request.query
-        rows = [e for e in reversed(self.executions.values())
-                if e["project_id"] == script["project_id"] and e["script_name"] == script["name"]
-                and query.get("status", e["status"]) == e["status"]
-                and query.get("channel", e["channel"]) == e["channel"]]  # fmt: skip
-        return _page(call.request, rows)
-
-    # -- documents ------------------------------------------------------------------------
-
-    def _by_hash(self, project_id: int | None, content_hash: str) -> Json | None:
-        for document in self.documents.values():
-            if document["project_id"] == project_id and document["content_hash"] == content_hash:
-                return document
-        return None
-
-    def _store_document(
-        self, project_id: int | None, filename: str, data: bytes, status: str
-    ) -> Json:
-        document_id = f"doc_{self._next('document'):04d}"
-        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        document = {"id": document_id, "filename": filename, "content_type": content_type,
-                    "size_bytes": len(data), "content_hash": hashlib.sha256(data).hexdigest(),
-                    "conversion_status": status, "conversion_error": None,
-                    "created_at": iso(time.time()), "project_id": project_id}  # fmt: skip
-        self.documents[document_id] = document
-        self._markdown[document_id] = f"# {filename}\n\n{data.decode('utf-8', 'replace')}"
-        return document
-
-    @staticmethod
-    def _meta(document: Json) -> Json:
-        return {k: v for k, v in document.items() if k != "project_id"}
-
-    @staticmethod
-    def _advance(document: Json) -> str:
-        """A read reports the conversion's state, then moves `converting` on to `ready`."""
-        status = str(document["conversion_status"])
-        if status == "converting":
-            document["conversion_status"] = "ready"
-        return status
-
-    def _uploaded_file(self, call: _Call) -> tuple[str, bytes] | Reply:
-        parts = multipart_files(call.request)
-        part = (parts or {}).get("file")
-        if part is None or not part[0]:
-            return _error(400, "expected a multipart body with a file part named file")
-        return part[0] or "", part[1]
-
-    def _upload(self, call: _Call) -> Reply:
-        project, upload = self._project(call), self._uploaded_file(call)
-        if project is None:
-            return _not_found("project")
-        if isinstance(upload, Reply):
-            return upload
-        filename, data = upload
-        document = self._store_document(project["id"], filename, data, "converting")
-        return json_reply(200, {"document_id": document["id"], "filename": filename,
-                                "content_hash": document["content_hash"],
-                                "conversion_status": "converting"})  # fmt: skip
-
-    def _claim(self, call: _Call) -> Reply:
-        project = self._project(call)
-        if project is None:
-            return _not_found("project")
-        body = call.body if isinstance(call.body, dict) else {}
-        content_hash, filename = body.get("content_hash"), body.get("filename")
-        if not isinstance(content_hash, str) or not isinstance(filename, str):
-            return _error(400, "content_hash and filename are required")
-        document = self._by_hash(project["id"], content_hash)
-        if document is None:
-            return json_reply(200, {"status": "miss"})
-        return json_reply(200, {"status": "hit", "document_id": document["id"],
-                                "filename": document["filename"], "content_hash": content_hash,
-                                "conversion_status": self._advance(document)})  # fmt: skip
-
-    def _progress(self, call: _Call) -> Reply:
-        if self._project(call) is None:
-            return _not_found("project")
-        document = self._by_hash(_int(call.params["project_id"]), call.params["content_hash"])
-        if document is None or document["conversion_status"] != "converting":
-            return json_reply(200, {"state": "idle"})
-        return json_reply(200, {"state": "converting", "done_pages": 0, "total_pages": 1})
-
-    def _get_document(self, call: _Call) -> Reply:
-        document = self.documents.get(call.params["document_id"])
-        if document is None:
-            return _not_found("document")
-        meta = self._meta(document)
-        meta["conversion_status"] = self._advance(document)
-        return json_reply(200, meta)
-
-    def _get_markdown(self, call: _Call) -> Reply:
-        document = self.documents.get(call.params["document_id"])
-        if document is None or document["conversion_status"] not in ("ready", "text"):
-            return _not_found("markdown")
-        return json_reply(200, {"markdown": self._markdown[document["id"]]})
-
-    def _convert(self, call: _Call) -> Reply:
-        upload = self._uploaded_file(call)
-        if isinstance(upload, Reply):
-            return upload
-        filename, data = upload
-        if "project_id" not in call.params:
-            markdown = f"# {filename}\n\n{data.decode('utf-8', 'replace')}"
-            return json_reply(200, {"markdown": markdown, "document_id": None,
-                                    "filename": filename, "cache_hit": False})  # fmt: skip
-        project = self._project(call)
-        if project is None:
-            return _not_found("project")
-        document = self._by_hash(project["id"], hashlib.sha256(data).hexdigest())
-        hit = document is not None
-        if document is None:
-            document = self._store_document(project["id"], filename, data, "ready")
-        document["conversion_status"] = "ready"
-        return json_reply(200, {"markdown": self._markdown[document["id"]],
-                                "document_id": document["id"], "filename": filename,
-                                "cache_hit": hit})  # fmt: skip
-
-    # -- bench runs -----------------------------------------------------------------------
-
-    def _trigger_bench_run(self, call: _Call) -> Reply:
-        script = self._found_script(call)
-        if isinstance(script, Reply):
-            return script
-        bench = next((b for b in self.benches.values() if b["script_id"] == script["id"]), None)
-        if bench is None:
-            return _not_found("bench")
-        body = call.body if isinstance(call.body, dict) else {}
-        channel = self._channel(script["id"], str(body.get("channel")))
-        if channel is None or channel["version_id"] is None:
-            return _error(404, f"channel {body.get('channel')} has no published version")
-        wanted = body.get("case_ids")
-        cases = [c for c in self.cases.values() if c["bench_id"] == bench["id"]
-                 and (wanted is None or c["id"] in wanted)]  # fmt: skip
-        run_id = self._next("bench_run")
-        run = {"id": run_id, "bench_id": bench["id"], "channel": channel["name"],
-               "workflow_version_id": channel["version_id"],
-               "judge_version_id": channel["version_id"], "status": "running",
-               "triggered_by": call.caller, "triggered_at": iso(time.time()),
-               "completed_at": None, "total_cost_usd": 0.0, "total_cases": len(cases),
-               "cache_hit_cases": 0, "notes": body.get("notes"), "mcp_session_id": None,
-               "case_filter": wanted, "mode": body.get("mode", "full"),
-               "sample_size": body.get("sample_size")}  # fmt: skip
-        self.bench_runs[run_id] = run
-        results = []
-        for case in cases:
-            output = self.results.get(script["name"], case["inputs"])
-            passed = output == case["expected_output"]
-            results.append({"id": self._next("bench_result"), "bench_run_id": run_id,
-                            "case_id": case["id"], "workflow_execution_id": None,
-                            "judge_execution_id": None, "score": 1.0 if passed else 0.0,
-                            "headline_score": 1.0 if passed else 0.0, "status": "completed",
-                            "verdict": "pass" if passed else "fail", "cost_usd": 0.0,
-                            "case_name": case["case_name"], "duration_ms": 10,
-                            "cache_hit": False, "error": None, "created_at": iso(time.time()),
-                            "workflow_output": output})  # fmt: skip
-        self.bench_results[run_id] = results
-        return json_reply(201, run)
-
-    def _found_run(self, call: _Call) -> Json | Reply:
-        run = self.bench_runs.get(_int(call.params["run_id"]) or -1)
-        return run if run is not None else _not_found("bench run")
-
-    def _get_bench_run(self, call: _Call) -> Reply:
-        run = self._found_run(call)
-        return run if isinstance(run, Reply) else json_reply(200, run)
-
-    def _list_bench_results(self, call: _Call) -> Reply:
-        run = self._found_run(call)
-        return run if isinstance(run, Reply) else json_reply(200, self.bench_results[run["id"]])
-
-    def _bench_run_events(self, call: _Call) -> Reply:
-        """Every result as an `event: result`, then `event: terminal`; the run completes."""
-        run = self._found_run(call)
-        if isinstance(run, Reply):
-            return run
-        results = self.bench_results[run["id"]]
-        if run["status"] == "running":
-            passed = sum(r["verdict"] == "pass" for r in results)
-            scores = [r["headline_score"] for r in results]
-            run.update(status="completed", completed_at=iso(time.time()), ok_cases=len(results),
-                       passed=passed, failed=len(results) - passed, inconclusive=0,
-                       mean_headline_score=sum(scores) / len(scores) if scores else None,
-                       )  # fmt: skip
-        frames = [b"event: result\ndata: %s\n\n" % json.dumps(r).encode() for r in results]
-        frames.append(b'event: terminal\ndata: {"status":"%s"}\n\n' % run["status"].encode())
-        return Reply(200, b"".join(frames), "text/event-stream", {"Cache-Control": "no-cache"})
-
-
-def _may_see(scopes: Json, project_id: int) -> bool:
-    projects = scopes.get("projects")
-    return projects == "*" or (isinstance(projects, list) and project_id in projects)
-
-
-def _check_inputs(source: str, inputs: Any) -> Reply | None:
-    """400 `input_validation_failed` when inputs miss or add to what the source declares."""
-    if not isinstance(inputs, dict):
-        return _error(400, "inputs must be an object")
-    declared = dict((name, kind) for name, kind in declared_inputs(source))
-    errors: list[Json] = [{"input": name, "code": "missing", "expected": kind}
-                          for name, kind in declared.items() if name not in inputs]  # fmt: skip
-    errors += [{"input": name, "code": "unknown_input"} for name in inputs if name not in declared]
-    if not errors:
-        return None
-    return json_reply(400, {"error": "input_validation_failed", "errors": errors})
