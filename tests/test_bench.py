@@ -46,6 +46,8 @@ def test_every_row_runs_at_tiny_scale_with_sane_figures() -> None:
         "python -c 'import controldeck'",
         "SSE: small events through Stream, throughput",
         "the same vs a reader that only slices out data",
+        "AkribesClient.project(pid).scripts.get(), per call",
+        "SSE: hub engine events through client.events(pid), throughput",
     ]
     for result in results:
         figures = result.samples.baseline + result.samples.sdk

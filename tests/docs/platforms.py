@@ -71,4 +71,13 @@ def apply(toml_config: str) -> None:
 ''',
 )
 
-PLATFORMS = {p.name: p for p in (RUNBEAM,)}
+AKRIBES = DocsPlatform(
+    name="akribes",
+    placeholder="http://akribes.example",
+    fake="controldeck.testing.akribes:FakeAkribes",
+    prelude="""\
+token = akribes_fake.service_token  # the reader's own service token
+""",
+)
+
+PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES)}
