@@ -99,14 +99,15 @@ class _HubFeed:
         self._idle = idle
         self._headers = {**extra, "Accept": "text/event-stream"}
         self._options = options
-        self._cursor: str | None = None  # the last numeric `id:` of a delivered message
+        self._cursor: str | None = None  # the numeric `id:` of the last message delivered
 
-    def open(self, resume: Mapping[str, str]) -> requests.Response:
+    def open(self, _resume: Mapping[str, str]) -> requests.Response:
+        # The engine's `Last-Event-ID` is not used: its decoder takes an `id:` line as the
+        # cursor before the message is complete, so a drop inside a message would resume
+        # after the very message that was lost. The cursor here moves only on delivery.
         headers = dict(self._headers)
-        last = resume.get("Last-Event-ID")
-        cursor = last if last is not None and _CURSOR.fullmatch(last) else self._cursor
-        if cursor is not None:
-            headers["Last-Event-ID"] = cursor
+        if self._cursor is not None:
+            headers["Last-Event-ID"] = self._cursor
         return self._client._transport.send(
             "GET",
             "/events",
