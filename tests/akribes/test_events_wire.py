@@ -154,7 +154,9 @@ def test_silence_beyond_the_idle_limit_raises(connect: Any, sleeps: Sleeps) -> N
     with Server([[stream_head(), chunk(batch(1, deleted(1))), HANG]]) as server:
         stream = connect(server).events(PID, idle_timeout=0.1)
         assert next(stream) == hub_deleted(1)
-        with pytest.raises(APITimeoutError, match=r"no data arrived for 0\.1 s"):
+        with pytest.raises(
+            APITimeoutError, match=r"no data arrived for [0-9.]+ s \(idle timeout\)"
+        ):
             next(stream)
     assert len(server.requests) == 1 and sleeps == []  # raised, not reconnected
 
