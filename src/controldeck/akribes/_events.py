@@ -152,7 +152,7 @@ def is_run_end(event: EngineEvent) -> bool:
         True for the last event a run emits.
 
     Example:
-        >>> is_run_end(ErrorEvent(payload=ErrorPayload(message="boom", kind="Runtime")))
+        >>> is_run_end(ErrorEvent(payload=ErrorPayload(message="boom", kind="ScriptError")))
         True
     """
     return isinstance(event, models.WorkflowEndEvent | models.ErrorEvent)
