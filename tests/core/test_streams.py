@@ -448,3 +448,16 @@ def test_stream_exit_closes_even_when_the_body_raises() -> None:
     with pytest.raises(KeyboardInterrupt), Stream(iter([1]), close=closer):
         raise KeyboardInterrupt
     assert closer.calls == 1
+
+
+def test_an_id_counts_only_once_its_message_has_ended() -> None:
+    # A drop inside message 2 must resume after message 1, or message 2 is lost.
+    decoder = SSEDecoder()
+    events = decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n")
+    assert [(e.id, e.data) for e in events] == [("1", "a")]
+    assert decoder.last_event_id == "1"
+    decoder.finish()
+    assert decoder.last_event_id == "1"
+    # An id-only message still moves the cursor when its blank line arrives.
+    assert decoder.feed(b"id: 5\n\n") == []
+    assert decoder.last_event_id == "5"

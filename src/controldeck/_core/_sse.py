@@ -89,6 +89,7 @@ class SSEDecoder:
         "_data",
         "_event",
         "_pending_cr",
+        "_pending_id",
         "_retry",
         "_started",
         "last_event_id",
@@ -97,6 +98,7 @@ class SSEDecoder:
 
     def __init__(self, last_event_id: str | None = None) -> None:
         self.last_event_id = last_event_id
+        self._pending_id = last_event_id  # from an `id:` line of the message being read
         self.retry: int | None = None
         self._buffer = LineBuffer()
         self._pending_cr = False  # the last chunk ended in CR: a leading LF is its pair
@@ -145,9 +147,13 @@ class SSEDecoder:
     def _lines(self, lines: list[str]) -> list[ServerSentEvent]:
         # The hot loop: state lives in locals and is written back once per chunk.
         events: list[ServerSentEvent] = []
-        data, event, retry, last_id = self._data, self._event, self._retry, self.last_event_id
+        data, event, retry = self._data, self._event, self._retry
+        last_id, pending_id = self.last_event_id, self._pending_id
         for line in lines:
             if not line:
+                # WHATWG: the id becomes the stream's last event id only when the message
+                # ends; a message cut off by a drop must not be skipped on resume.
+                last_id = pending_id
                 if data is not None:
                     events.append(
                         ServerSentEvent(
@@ -173,28 +179,30 @@ class SSEDecoder:
                 event = value
             elif name == "id":
                 if "\0" not in value:
-                    last_id = value
+                    pending_id = value
             elif name == "retry" and value.isascii() and value.isdigit():
                 retry = self.retry = int(value)
             # Anything else, comments (empty name) included, is ignored.
-        self._data, self._event, self._retry, self.last_event_id = data, event, retry, last_id
+        self._data, self._event, self._retry = data, event, retry
+        self.last_event_id, self._pending_id = last_id, pending_id
         return events
 
     def finish(self) -> list[ServerSentEvent]:
         """End of one response: an unterminated line or unfinished event is dropped.
 
-        `last_event_id` and `retry` are kept, so the decoder can go on reading the
-        stream a reconnect opens (which may start with a BOM again).
+        `last_event_id` (the id of the last complete message) and `retry` are kept, so the
+        decoder can go on reading the stream a reconnect opens (which may start with a BOM
+        again); an `id:` of the unfinished message is dropped with it.
 
         Returns:
             Always an empty list (kept for symmetry with the other decoders).
 
         Example:
-            >>> decoder = SSEDecoder()
+            >>> decoder = SSEDecoder("3")
             >>> decoder.feed(b"id: 4\ndata: cut off\n")
             []
             >>> decoder.finish(), decoder.last_event_id
-            ([], '4')
+            ([], '3')
         """
         self._buffer.take_rest()
         self._pending_cr = False
@@ -202,4 +210,5 @@ class SSEDecoder:
         self._data = None
         self._event = ""
         self._retry = None
+        self._pending_id = self.last_event_id
         return []
