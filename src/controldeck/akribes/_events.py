@@ -102,9 +102,8 @@ class _HubFeed:
         self._cursor: str | None = None  # the numeric `id:` of the last message delivered
 
     def open(self, _resume: Mapping[str, str]) -> requests.Response:
-        # The engine's `Last-Event-ID` is not used: its decoder takes an `id:` line as the
-        # cursor before the message is complete, so a drop inside a message would resume
-        # after the very message that was lost. The cursor here moves only on delivery.
+        # Akribes cursors are numeric (upstream ignores any other id, R/sub/events.rs:641),
+        # so the feed keeps its own: the last numeric id of a message actually delivered.
         headers = dict(self._headers)
         if self._cursor is not None:
             headers["Last-Event-ID"] = self._cursor

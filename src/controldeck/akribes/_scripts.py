@@ -138,7 +138,7 @@ class ScriptsClient(ProjectResource):
         """
         path = self._path("scripts", segment("name", name))
         body = models.RenameScriptRequest(new_name=require_str("new_name", new_name))
-        self._client._transport.request("PATCH", path, json=body, reply="none", **options)
+        self._client._no_reply("PATCH", path, json=body, **options)
 
     def resolve(self, id_or_name: int | str, **options: Unpack[CallOptions]) -> Script | None:
         """Find a script by id or by name.
@@ -250,9 +250,7 @@ class ScriptsClient(ProjectResource):
                 f"order must be a list of script ids, got {type(order).__name__}"
             )
         body = models.ReorderRequest(order=[_id(f"order[{i}]", v) for i, v in enumerate(order)])
-        self._client._transport.request(
-            "PUT", self._path("scripts", "reorder"), json=body, reply="none", **options
-        )
+        self._client._no_reply("PUT", self._path("scripts", "reorder"), json=body, **options)
 
     def check(
         self, name: str, source: str | None = None, **options: Unpack[CallOptions]
@@ -610,4 +608,4 @@ class ChannelsClient(ProjectResource):
         body = models.MoveChannelRequest(
             version_id=_id("version_id", version_id), force=_flag("force", force)
         )
-        self._client._transport.request("PATCH", path, json=body, reply="none", **options)
+        self._client._no_reply("PATCH", path, json=body, **options)
