@@ -498,3 +498,18 @@ class TestPlatformErrorClasses:
             make(clock, error_parser=parser).request("POST", "/suites", json={})
         assert info.value.existing_id == 7
         assert str(info.value) == "HTTP 409 [suite_already_exists]: dup"
+
+
+class TestRedirectsNotFollowed:
+    def test_the_3xx_reply_is_returned_and_nothing_else_is_fetched(
+        self, rsps: responses.RequestsMock, clock: FakeClock
+    ) -> None:
+        rsps.get(
+            f"{BASE}/doc/1/content",
+            status=302,
+            headers={"Location": "https://storage.example/blob?sig=abc"},
+        )
+        response = make(clock).send("GET", "/doc/1/content", follow_redirects=False)
+        assert response.status_code == 302
+        assert response.headers["Location"] == "https://storage.example/blob?sig=abc"
+        assert len(rsps.calls) == 1  # storage was never contacted

@@ -95,6 +95,7 @@ class RequestOptions:
         reply: What the 2xx reply is turned into.
         cast_to: The type JSON is structured into (None: plain decoded JSON).
         unwrap: A key of the reply object whose value is decoded instead (`"data"`).
+        follow_redirects: False returns a GET's 3xx reply itself (to read its Location).
         secrets: Extra strings masked wherever this call is logged or reported.
     """
 
@@ -112,6 +113,7 @@ class RequestOptions:
     reply: ReplyKind = "json"
     cast_to: Any = None
     unwrap: str | None = None
+    follow_redirects: bool = True
     secrets: tuple[str, ...] = ()
 
     @property

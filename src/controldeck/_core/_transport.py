@@ -344,6 +344,8 @@ class Transport:
             secrets: Extra strings to mask for this call.
             stream_idle: For `reply="stream"`: the longest wait for the next bytes
                 (None: no limit); the read part of `timeout` otherwise.
+            follow_redirects: False returns a 3xx reply as it is (its `Location` is what
+                the caller wants, e.g. a storage URL that must not be fetched).
         """
         if json is not NOT_GIVEN and body is not None:
             raise InvalidArgumentError("pass json= or body=, not both")
@@ -382,6 +384,7 @@ class Transport:
             reply=reply,
             cast_to=cast_to,
             unwrap=unwrap,
+            follow_redirects=follow_redirects,
             secrets=self.secrets + tuple(s for s in secrets if s),
         )
 
@@ -447,7 +450,7 @@ class Transport:
                 retries += 1
                 continue
             status = response.status_code
-            if status < 300:
+            if status < 300 or (status in _REDIRECTS and not options.follow_redirects):
                 return response
             if (
                 status == 401
@@ -592,7 +595,12 @@ class Transport:
                         allow_redirects=False,
                     )
                 location = response.headers.get("Location")
-                if response.status_code not in _REDIRECTS or method != "GET" or not location:
+                if (
+                    response.status_code not in _REDIRECTS
+                    or method != "GET"
+                    or not location
+                    or not options.follow_redirects
+                ):
                     return response, moved_from
                 response.close()
                 target = urljoin(response.url, location)
