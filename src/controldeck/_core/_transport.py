@@ -321,6 +321,7 @@ class Transport:
         unwrap: str | None = None,
         secrets: Iterable[str] = (),
         stream_idle: float | NotGiven | None = NOT_GIVEN,
+        follow_redirects: bool = True,
     ) -> RequestOptions:
         """Validate a call's arguments into one `RequestOptions`; nothing is sent.
 
