@@ -52,13 +52,16 @@ def _mime_type_for(filename: str) -> str:
         filename: The document's name.
 
     Returns:
-        The type from the extension (case-insensitive), else `application/octet-stream`.
+        The type from the extension (case-insensitive), else `application/octet-stream`
+        (also for a name without an extension).
 
     Example:
         >>> _mime_type_for("Report.PDF")
         'application/pdf'
     """
-    return _MIME_TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+    # Upstream takes a name without a dot as its own extension; here it has none.
+    _, dot, extension = filename.rpartition(".")
+    return _MIME_TYPES.get(extension.lower() if dot else "", "application/octet-stream")
 
 
 def _file_part(file: Any, filename: str | None) -> Part:
