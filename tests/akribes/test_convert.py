@@ -209,5 +209,5 @@ def test_a_directory_is_not_a_file(
     with pytest.raises(InvalidArgumentError):
         client.convert.convert_file(tmp_path)
     with pytest.raises(InvalidArgumentError):
-        client.convert.convert_file_for_project("7", PDF, filename="a.pdf")  # type: ignore[arg-type]
+        client.convert.convert_file_for_project("7", PDF, filename="a.pdf")
     assert len(api.calls) == 0

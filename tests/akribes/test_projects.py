@@ -132,7 +132,7 @@ def test_delete_ignores_a_missing_project(
     api.delete(
         f"{BASE_URL}/projects/{PID}", status=status, json=NOT_FOUND if status == 404 else None
     )
-    assert client.projects.delete(PID) is None  # type: ignore[func-returns-value]
+    assert client.projects.delete(PID) is None
     request = only_request(api)
     assert request.method == "DELETE"
     assert request.url == f"{BASE_URL}/projects/{PID}"
@@ -150,7 +150,7 @@ def test_duplicate_sends_an_empty_object(api: ConformanceMock, client: AkribesCl
 
 def test_reorder(api: ConformanceMock, client: AkribesClient) -> None:
     api.put(f"{BASE_URL}/projects/reorder", status=204)
-    assert client.projects.reorder((9, PID, 8)) is None  # type: ignore[func-returns-value]
+    assert client.projects.reorder((9, PID, 8)) is None
     request = only_request(api)
     assert request.method == "PUT"
     assert request.url == f"{BASE_URL}/projects/reorder"

@@ -119,8 +119,8 @@ def test_mint_refused(api: ConformanceMock, client: AkribesClient) -> None:
     "kwargs",
     [
         {"scopes": {"projects": "*", "role": "admin"}},
-        {"scopes": TokenScopes(projects="all", role=TokenRole.ADMIN)},  # type: ignore[arg-type]
-        {"scopes": TokenScopes(projects=[1, "2"], role=TokenRole.ADMIN)},  # type: ignore[list-item]
+        {"scopes": TokenScopes(projects="all", role=TokenRole.ADMIN)},
+        {"scopes": TokenScopes(projects=[1, "2"], role=TokenRole.ADMIN)},
         {"expires_in": 0},
         {"expires_in": 1.5},
         {"expires_in": True},
@@ -198,7 +198,7 @@ def test_revoke_encodes_the_id(api: ConformanceMock, client: AkribesClient, stat
         status=status,
         json={"error": "not found"} if status == 404 else None,
     )
-    assert client.tokens.revoke("tok/1") is None  # type: ignore[func-returns-value]
+    assert client.tokens.revoke("tok/1") is None
     request = only_request(api)
     assert request.method == "DELETE"
     assert request.url == f"{BASE_URL}/tokens/tok%2F1"
