@@ -149,6 +149,17 @@ class BaseClient:
 
     # -- typed helpers for the facades --------------------------------------------------
 
+    def _structure(self, data: Any, cls: type[T]) -> T:
+        """Decode JSON the transport did not decode itself (a stream frame) into `cls`.
+
+        Raises:
+            ResponseValidationError: `data` does not fit `cls` (with the JSON path).
+        """
+        # Here, not at the top: importing a platform must not load cattrs.
+        from controldeck._core._convert import structure
+
+        return structure(data, cls, converter=self._transport.converter)
+
     def _call(
         self,
         method: str,
