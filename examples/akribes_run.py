@@ -12,7 +12,7 @@ Run: `make demo`, or `.venv/bin/python examples/akribes_run.py`.
 
 from __future__ import annotations
 
-from controldeck.akribes import AkribesClient
+from controldeck.akribes import AkribesClient, TokenRole, TokenScopes
 from controldeck.testing.akribes import FakeAkribes
 
 SOURCE = """\
@@ -38,11 +38,11 @@ def main() -> None:
                     print(f"  event {event.type}")
 
             run = scope.executions.run("triage", inputs={"ticket": "T-2"})
-            output = client.executions.await_execution(run.execution_id, poll_interval_ms=10)
+            output = client.executions.await_execution(run.execution_id, poll_interval=0.01)
             print(f"{run.execution_id}: {output.status}, result {output.result}")
 
             minted = client.tokens.mint(
-                scopes={"projects": [project.id], "role": "viewer"},
+                scopes=TokenScopes(projects=[project.id], role=TokenRole.VIEWER),
                 expires_in=3600,
                 label="dashboard",
             )

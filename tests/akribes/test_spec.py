@@ -164,6 +164,7 @@ def test_a_hub_batch_decodes_by_tag_and_keeps_unknown_variants() -> None:
     assert execution.payload.event == m.NodeStartEvent(payload=(3, m.Span(**SPAN)))
     assert registry == m.RegistryHubEvent(payload=m.ProjectDeletedEvent(payload=7))
     assert unknown == m.UnknownHubEvent(tag="Lagged", raw=HUB_BATCH[2])
+    assert unknown.type == "Lagged"  # reads like every member's `.type`
     assert [_roundtrip(e) for e in (execution, registry, unknown)] == HUB_BATCH
 
 

@@ -559,6 +559,12 @@ class ClaimMiss(Model):
 class UnknownClaimResponse(UnknownVariant):
     """A `ClaimResponse` with a `status` this version does not know; `raw` is the object."""
 
+    @property
+    def status(self) -> str:
+        """The `status` as sent (the same as `.tag`), so code reading `.status` of
+        any member of the union type-checks."""
+        return self.tag
+
 
 ClaimResponse: TypeAlias = Annotated[
     ClaimHit | ClaimMiss | UnknownClaimResponse,
@@ -593,6 +599,12 @@ class ProgressIdle(Model):
 @attrs.define(kw_only=True)
 class UnknownProgressResponse(UnknownVariant):
     """A `ProgressResponse` with a `state` this version does not know; `raw` is the object."""
+
+    @property
+    def state(self) -> str:
+        """The `state` as sent (the same as `.tag`), so code reading `.state` of
+        any member of the union type-checks."""
+        return self.tag
 
 
 ProgressResponse: TypeAlias = Annotated[
@@ -1723,6 +1735,12 @@ class AgentUnableTrigger(Model):
 class UnknownSuspendTrigger(UnknownVariant):
     """A `SuspendTrigger` with a `kind` this version does not know; `raw` is the object."""
 
+    @property
+    def kind(self) -> str:
+        """The `kind` as sent (the same as `.tag`), so code reading `.kind` of
+        any member of the union type-checks."""
+        return self.tag
+
 
 SuspendTrigger: TypeAlias = Annotated[
     DagPositionTrigger | ValidationExhaustedTrigger | AgentUnableTrigger | UnknownSuspendTrigger,
@@ -1786,6 +1804,12 @@ class ChildErr(Model):
 @attrs.define(kw_only=True)
 class UnknownChildOutcome(UnknownVariant):
     """A `ChildOutcome` with a `kind` this version does not know; `raw` is the object."""
+
+    @property
+    def kind(self) -> str:
+        """The `kind` as sent (the same as `.tag`), so code reading `.kind` of
+        any member of the union type-checks."""
+        return self.tag
 
 
 ChildOutcome: TypeAlias = Annotated[
@@ -2736,6 +2760,12 @@ class ScriptDeletedEvent(Model):
 class UnknownRegistryEvent(UnknownVariant):
     """A `RegistryEvent` with a `type` this version does not know; `raw` is the object."""
 
+    @property
+    def type(self) -> str:
+        """The `type` as sent (the same as `.tag`), so code reading `.type` of
+        any member of the union type-checks."""
+        return self.tag
+
 
 RegistryEvent: TypeAlias = Annotated[
     ProjectCreatedEvent | ProjectUpdatedEvent | ProjectDeletedEvent | ScriptCreatedEvent | ScriptUpdatedEvent | ScriptDeletedEvent | UnknownRegistryEvent,
@@ -2801,6 +2831,12 @@ class BenchRunFinishedEvent(Model):
 @attrs.define(kw_only=True)
 class UnknownBenchEvent(UnknownVariant):
     """A `BenchEvent` with a `type` this version does not know; `raw` is the object."""
+
+    @property
+    def type(self) -> str:
+        """The `type` as sent (the same as `.tag`), so code reading `.type` of
+        any member of the union type-checks."""
+        return self.tag
 
 
 BenchEvent: TypeAlias = Annotated[
@@ -2869,6 +2905,12 @@ class SubScriptEvent(Model):
 @attrs.define(kw_only=True)
 class UnknownEngineEvent(UnknownVariant):
     """A `EngineEvent` with a `type` this version does not know; `raw` is the object."""
+
+    @property
+    def type(self) -> str:
+        """The `type` as sent (the same as `.tag`), so code reading `.type` of
+        any member of the union type-checks."""
+        return self.tag
 
 
 EngineEvent: TypeAlias = Annotated[
@@ -2959,6 +3001,12 @@ class ExecutionHubEvent(Model):
 @attrs.define(kw_only=True)
 class UnknownHubEvent(UnknownVariant):
     """A `HubEvent` with a `type` this version does not know; `raw` is the object."""
+
+    @property
+    def type(self) -> str:
+        """The `type` as sent (the same as `.tag`), so code reading `.type` of
+        any member of the union type-checks."""
+        return self.tag
 
 
 HubEvent: TypeAlias = Annotated[

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import requests
 
-from controldeck._core._convert import structure
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
@@ -385,7 +384,6 @@ class BenchRunsClient(Resource):
         if "timeout" not in call:
             call["stream_idle"] = BENCH_STREAM_IDLE
         transport = self._client._transport
-        converter = transport.converter
 
         def opener(extra: Mapping[str, str]) -> requests.Response:
             return transport.send(
@@ -400,8 +398,8 @@ class BenchRunsClient(Resource):
             kind: Any = _EVENT_TYPES.get(event.event)
             if kind is None:
                 return None  # pings and names this version does not know
-            item: BenchResult | BenchRunLagged | BenchRunTerminal = structure(
-                event.json(), getattr(models, kind), converter=converter
+            item: BenchResult | BenchRunLagged | BenchRunTerminal = self._client._structure(
+                event.json(), getattr(models, kind)
             )
             return item
 

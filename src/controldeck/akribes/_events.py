@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
-from controldeck._core._convert import structure
 from controldeck._core._lazy import LazyModule
 from controldeck._core._options import CallOptions
 from controldeck._core._streams import Flatten, Stream, sse_stream
@@ -128,9 +127,7 @@ class _HubFeed:
                 f"hub batch (id {event.id!r}) is not a JSON array but {type(data).__name__}"
             )
         try:
-            batch: list[HubEvent] = structure(
-                data, models.HubEventBatch, converter=self._client._transport.converter
-            )
+            batch: list[HubEvent] = self._client._structure(data, models.HubEventBatch)
         except ResponseValidationError as exc:
             raise ResponseValidationError(
                 f"hub batch (id {event.id!r}) did not match HubEvent: "
@@ -189,6 +186,8 @@ def workflow_end_result(event: WorkflowEndEvent) -> WorkflowEndSummary:
         )
     payload = event.payload
     if isinstance(payload, Mapping) and "value" in payload and not _TOTALS.isdisjoint(payload):
+        from controldeck._core._convert import structure  # cattrs on first use, not import
+
         summary: WorkflowEndSummary = structure(payload, models.WorkflowEndSummary)
         return summary
     return models.WorkflowEndSummary(value=payload)

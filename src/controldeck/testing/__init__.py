@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from controldeck.testing._server import RecordedRequest
+    from controldeck.testing.akribes import FakeAkribes
     from controldeck.testing.runbeam import FakeRunbeam
 
-__all__ = ["FakeRunbeam", "RecordedRequest"]
+__all__ = ["FakeAkribes", "FakeRunbeam", "RecordedRequest"]
 
 _LAZY = {
+    "FakeAkribes": "controldeck.testing.akribes",
     "FakeRunbeam": "controldeck.testing.runbeam",
     "RecordedRequest": "controldeck.testing._server",
 }
