@@ -117,7 +117,14 @@ class ConformanceMock(responses.RequestsMock):
             except Exception as exc:  # report every problem, not just the first
                 problems.append(f"request {method} {path}: {_explain(exc)}")
             response = call.response
-            if response is not None and not isinstance(response, Exception):
+            # An event stream's body is read by the SDK as it streams, so openapi-core
+            # would see none (and has no text/event-stream deserializer); its frames are
+            # checked by the stream tests decoding them into the spec's models.
+            if (
+                response is not None
+                and not isinstance(response, Exception)
+                and not response.headers.get("Content-Type", "").startswith("text/event-stream")
+            ):
                 try:
                     spec.validate_response(oa_request, RequestsOpenAPIResponse(response))
                 except Exception as exc:

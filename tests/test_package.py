@@ -44,6 +44,13 @@ def test_import_runbeam_defers_models_cattrs_and_jwt_until_used() -> None:
     assert deferred <= used
 
 
+def test_import_akribes_defers_models_and_cattrs_until_used() -> None:
+    deferred = {"controldeck._generated.akribes", "cattrs", "controldeck.testing"}
+    assert deferred.isdisjoint(_modules_after("import controldeck.akribes"))
+    used = _modules_after("import controldeck.akribes as a; a.Project; a.TokenScopes")
+    assert "controldeck._generated.akribes" in used
+
+
 def test_lazy_names_are_the_real_objects() -> None:
     import controldeck.runbeam as runbeam
     from controldeck._generated import runbeam as generated
@@ -64,7 +71,9 @@ def test_platform_is_reachable_lazily_from_the_top_package() -> None:
         _ = controldeck.nope  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("module", ["controldeck", "controldeck.errors", "controldeck.runbeam"])
+@pytest.mark.parametrize(
+    "module", ["controldeck", "controldeck.errors", "controldeck.runbeam", "controldeck.akribes"]
+)
 def test_all_is_sorted_and_complete(module: str) -> None:
     mod = importlib.import_module(module)
     names = list(mod.__all__)

@@ -16,10 +16,6 @@ from tests.akribes.conftest import AUTH, BASE_URL, PID
 
 RESULT = {"markdown": "# Report\n", "document_id": "doc_0f8e", "filename": "report.pdf"}
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
-# openapi-core decodes a multipart file part to bytes, which the spec's OAS 3.1
-# `{type: string, format: binary}` rejects; `contentMediaType: application/octet-stream` on
-# FileUpload.file fixes it (reported). Until then these requests skip validation.
-MULTIPART = pytest.mark.off_spec("multipart file parts: see the comment on MULTIPART")
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -61,7 +57,6 @@ def assert_file_part(
     assert request.headers["Content-Length"] == str(len(expected))
 
 
-@MULTIPART
 def test_convert_bytes(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(f"{BASE_URL}/convert", json=RESULT)
     result = client.convert.convert_file(PDF, filename="report.pdf")
@@ -73,7 +68,6 @@ def test_convert_bytes(api: ConformanceMock, client: AkribesClient) -> None:
     assert result.cache_hit is False
 
 
-@MULTIPART
 def test_convert_a_path_streams_it(
     api: ConformanceMock, client: AkribesClient, tmp_path: Path
 ) -> None:
@@ -84,7 +78,6 @@ def test_convert_a_path_streams_it(
     assert_file_part(only_request(api), "Minutes.DOCX", DOCX, b"PK\x03\x04docx")
 
 
-@MULTIPART
 def test_a_str_is_a_path(api: ConformanceMock, client: AkribesClient, tmp_path: Path) -> None:
     doc = tmp_path / "slide.png"
     doc.write_bytes(b"\x89PNG")
@@ -93,7 +86,6 @@ def test_a_str_is_a_path(api: ConformanceMock, client: AkribesClient, tmp_path: 
     assert_file_part(only_request(api), "renamed.jpg", "image/jpeg", b"\x89PNG")
 
 
-@MULTIPART
 def test_convert_a_file_object(api: ConformanceMock, client: AkribesClient, tmp_path: Path) -> None:
     doc = tmp_path / "page.htm"
     doc.write_bytes(b"<h1>Hi</h1>")
@@ -103,7 +95,6 @@ def test_convert_a_file_object(api: ConformanceMock, client: AkribesClient, tmp_
     assert_file_part(only_request(api), "page.htm", "text/html", b"<h1>Hi</h1>")
 
 
-@MULTIPART
 @pytest.mark.parametrize(
     ("filename", "content_type"),
     [
@@ -133,7 +124,6 @@ def test_mime_type_from_the_extension(
     assert_file_part(only_request(api), filename, content_type, b"x")
 
 
-@MULTIPART
 def test_convert_for_project(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(f"{BASE_URL}/projects/{PID}/convert", json={**RESULT, "cache_hit": True})
     result = client.convert.convert_file_for_project(PID, PDF, filename="report.pdf")
@@ -143,7 +133,6 @@ def test_convert_for_project(api: ConformanceMock, client: AkribesClient) -> Non
     assert result.cache_hit is True
 
 
-@MULTIPART
 def test_project_scope_convert_file(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(f"{BASE_URL}/projects/{PID}/convert", json=RESULT)
     result = client.project(PID).convert_file(PDF, filename="report.pdf")
@@ -151,14 +140,12 @@ def test_project_scope_convert_file(api: ConformanceMock, client: AkribesClient)
     assert result.filename == "report.pdf"
 
 
-@MULTIPART
 def test_convert_for_a_missing_project(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(f"{BASE_URL}/projects/99/convert", status=404, json={"error": "no project"})
     with pytest.raises(NotFoundError):
         client.convert.convert_file_for_project(99, PDF, filename="a.pdf")
 
 
-@MULTIPART
 def test_conversion_failed(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(
         f"{BASE_URL}/convert",

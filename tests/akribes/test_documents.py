@@ -62,7 +62,6 @@ pytestmark = pytest.mark.usefixtures("api")
 # openapi-core decodes a multipart part sent as application/octet-stream to bytes, which the
 # spec's `FileUpload.file` (type string, format binary) then rejects: the upload's request
 # cannot be validated, though the path and its reply are the spec's.
-MULTIPART = pytest.mark.off_spec("openapi-core rejects the binary part of FileUpload")
 
 
 class FakeTime:
@@ -133,7 +132,6 @@ def test_progress(api: ConformanceMock, client: AkribesClient) -> None:
     assert [c.request.url for c in api.calls] == [url] * 3
 
 
-@MULTIPART
 def test_upload_streams_a_path_as_part_file(
     api: ConformanceMock, client: AkribesClient, report: Path
 ) -> None:
@@ -160,7 +158,6 @@ def test_upload_streams_a_path_as_part_file(
     assert (result.document_id, result.conversion_status) == (DOC_ID, "converting")
 
 
-@MULTIPART
 def test_upload_bytes_and_file_objects(api: ConformanceMock, client: AkribesClient) -> None:
     api.post(DOCS, json=uploaded("ready"))
     api.post(DOCS, json=uploaded("ready"))
@@ -206,7 +203,6 @@ def test_ingest_hit_ready_uploads_nothing(
     assert time_.sleeps == []
 
 
-@MULTIPART
 def test_ingest_miss_uploads_then_polls_with_backoff(
     api: ConformanceMock, client: AkribesClient, report: Path, time_: FakeTime
 ) -> None:
@@ -225,7 +221,6 @@ def test_ingest_miss_uploads_then_polls_with_backoff(
     assert claims(api) == [{"content_hash": DIGEST, "filename": "report.pdf"}] * 7
 
 
-@MULTIPART
 def test_ingest_reuploads_when_a_reclaim_misses(
     api: ConformanceMock, client: AkribesClient, time_: FakeTime
 ) -> None:

@@ -152,15 +152,13 @@ def run_document(doc: Path, fakes: Mapping[str, LoopbackServer] | None = None) -
     Args:
         doc: The document, relative to the repository root.
         fakes: Running fakes by platform name, to run against (and inspect afterwards);
-            fresh ones are started and stopped when None.
+            a fresh one is started (and stopped) for every other platform the doc uses.
     """
     snippets = extract(doc)
     platforms = platforms_of(doc, snippets)
-    if fakes is not None:
-        _run(doc, snippets, platforms, fakes)
-        return
-    with _started(platforms) as started:
-        _run(doc, snippets, platforms, started)
+    given = dict(fakes or {})
+    with _started([p for p in platforms if p.name not in given]) as started:
+        _run(doc, snippets, platforms, {**started, **given})
 
 
 def _run(

@@ -474,7 +474,7 @@ class FileUpload(Model):
     """A multipart body with one file part named `file`."""
 
     file: str = attrs.field(validator=not_null)
-    """The file's bytes, with its filename."""
+    """The file's bytes, with its filename (OpenAPI 3.1 binary content)."""
 
 
 @attrs.define(kw_only=True)

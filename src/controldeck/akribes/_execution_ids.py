@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from urllib.parse import urljoin
 
 from controldeck._core._lazy import LazyModule
 from controldeck._core._options import CallOptions, Timeout
@@ -392,14 +393,14 @@ class ExecutionsClient(Resource):
     def get_document_url(self, document_id: str, **options: Unpack[CallOptions]) -> str:
         """Where a document's bytes can be downloaded (e.g. a presigned storage URL).
 
-        The server answers with a redirect; credentials are never sent to another host, and
-        the reply body is not read.
+        The server answers with a redirect to storage; its `Location` is returned without
+        fetching it (the storage host never sees a request, let alone credentials).
 
         Args:
             document_id: The document.
 
         Returns:
-            The URL the server redirected to (or this endpoint's URL when it served the
+            The URL the server redirects to (or this endpoint's URL when it serves the
             bytes itself).
 
         Raises:
@@ -413,10 +414,15 @@ class ExecutionsClient(Resource):
         did = _id("document_id", document_id)
         headers = {"Accept": "*/*", **options.pop("extra_headers", {})}
         response = self._client._transport.send(
-            "GET", f"/documents/{did}/content", extra_headers=headers, **options
+            "GET",
+            f"/documents/{did}/content",
+            extra_headers=headers,
+            follow_redirects=False,
+            **options,
         )
         response.close()
-        return str(response.url)
+        location = response.headers.get("Location")
+        return urljoin(str(response.url), location) if location else str(response.url)
 
     def reconvert_document(self, document_id: str, **options: Unpack[CallOptions]) -> Any:
         """Convert a stored document again.
