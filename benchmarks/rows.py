@@ -428,7 +428,7 @@ def _hub_events(count: int) -> bytes:
     "SSE: hub engine events through client.events(pid), throughput",
     baseline="raw socket + a minimal (id, data) line parser",
     unit="events/s",
-    target=0.25,
+    target=0.5,
     direction=">=",
 )
 def akribes_events_throughput(env: Env) -> Samples:
