@@ -35,6 +35,7 @@ __all__ = [
     "gateway",
     "gateway_page",
     "get_gateway_per_call",
+    "get_gateway_per_call_timed_baseline",
     "import_controldeck",
     "import_runbeam",
     "list_gateways_decode",
@@ -162,6 +163,29 @@ def get_gateway_per_call(env: Env) -> Samples:
         # Two connections (session, client), each kept alive for every call.
         _check(server.connections == 2, f"keep-alive held ({server.connections} connections)")
     return samples
+
+
+@row(
+    "  the same vs a bare GET that also sets the timeout",
+    baseline="requests.Session().get(url, timeout=(5, 60)).json()",
+    unit="s",
+    target=None,
+)
+def get_gateway_per_call_timed_baseline(env: Env) -> Samples:
+    """The SDK's own cost: the row above's baseline sends no timeout, which requests and
+    urllib3 handle more cheaply than any timeout at all (a few percent of a call)."""
+    body = _compact({"data": gateway(1)})
+    path = "/api/gateways/gateway-1"
+    with (
+        _runbeam(lambda target: body if target == path else None) as (server, client),
+        requests.Session() as session,
+    ):
+        url = server.url(path)
+        return env.compare(
+            lambda: session.get(url, timeout=(5.0, 60.0)).json(),
+            lambda: client.get_gateway("gateway-1"),
+            calls=env.scale.calls,
+        )
 
 
 def _big_page(env: Env) -> bytes:

@@ -39,6 +39,7 @@ def test_every_row_runs_at_tiny_scale_with_sane_figures() -> None:
 
     assert [r.row.name.strip() for r in results] == [
         "RunbeamClient.get_gateway(), per call",
+        "the same vs a bare GET that also sets the timeout",
         "RunbeamClient.list_gateways(), one page, end to end",
         "the fetch alone: requests .get(url).content",
         "list_gateways() iterated lazily, many pages: peak traced memory",
