@@ -6,8 +6,11 @@ revoke; bearer checking); runs, whose engine events (`WorkflowStart`, `TaskStart
 `TaskEnd`, `WorkflowEnd`, or `Error`) go out on the hub stream `GET /events` to the
 subscribers attached at that moment, and whose status moves `pending → running →
 completed` (or `failed`) one step per poll of `GET /executions/{id}/output`; ad-hoc runs in
-the sandbox project; documents (claim, upload, convert); and bench runs, whose results
-stream on `GET /bench-runs/{id}/events`.
+the sandbox project, reruns, runs from a graph node, with uploaded files or S3 objects,
+and runs that suspend at a checkpoint until resumed; documents (claim, upload, convert,
+content by a storage redirect); benches, cases and bench runs, whose results stream on
+`GET /bench-runs/{id}/events`; a project's MCP servers, registered clients and contract
+locks; and organizations' MCP configs, secrets, model policy, spend cap and usage.
 
 The fake does not interpret Akribes source. A script declares its inputs with lines like
 `input name: string` (runs check them), and its result is `results[script_name]` when
@@ -121,7 +124,9 @@ class FakeAkribes(ConfigRoutes, BenchRoutes, LoopbackServer):
     reaches only the projects in its scopes, and a `viewer` may only read. State lives in
     plain dicts that tests may read and change: `projects`, `scripts`, `drafts` (script
     id → source), `versions`, `channels`, `executions`, `documents`, `tokens` (token id →
-    the `TokenInfo` row), `benches`, `cases`, `bench_runs`, `bench_results`.
+    the `TokenInfo` row), `benches`, `cases`, `bench_runs`, `bench_results`, `mcp_configs`
+    (project id → alias → row), `registered_clients`, `locks`, `organizations` (org id →
+    its settings; created on first use).
 
     Args:
         port: Port to listen on; 0 picks a free one.
@@ -133,6 +138,10 @@ class FakeAkribes(ConfigRoutes, BenchRoutes, LoopbackServer):
         service_token: The token with every right (`fake-akribes-service-token`).
         results: Script name → the result its runs produce (default: the inputs).
         failures: Script name → the error message its runs fail with.
+        checkpoints: Script name → the checkpoint its runs suspend at (`Suspended` event
+            with a token; `POST /executions/{id}/resume` with it completes the run).
+        mcp_tools: MCP server alias → its tools (name → input schema); a new server
+            offers `search`.
         sandbox_project_id: The project `GET /me/sandbox` names and ad-hoc runs use.
         requests: Every request received, oldest first; `repr` masks tokens.
 
