@@ -7,6 +7,7 @@ import hashlib
 import json
 import mimetypes
 import queue
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -96,9 +97,11 @@ class WorkRoutes:
     _lock: threading.RLock
     results: dict[str, Any]
     failures: dict[str, str]
+    checkpoints: dict[str, str]
     sandbox_project_id: int
     projects: dict[int, Json]
     scripts: dict[int, Json]
+    drafts: dict[int, str]
     versions: dict[int, Json]
     channels: dict[int, Json]
     executions: dict[str, Json]
@@ -109,6 +112,9 @@ class WorkRoutes:
     bench_results: dict[int, list[Json]]
     _outcomes: dict[str, Json]
     _engine_events: dict[str, list[Json]]
+    _run_inputs: dict[str, Any]
+    _checkpoint_tokens: dict[str, str]
+    _contents: dict[str, bytes]
     _idempotent: dict[str, str]
     _markdown: dict[str, str]
     _hub: list[tuple[int, int, str, bytes]]
@@ -201,7 +207,16 @@ class WorkRoutes:
             {"type": "TaskStart", "payload": ["main", None]},
         ]
         failure = self.failures.get(script_name)
-        if failure is None:
+        checkpoint = self.checkpoints.get(script_name)
+        if checkpoint is not None and failure is None:
+            token = "ckpt_" + secrets.token_urlsafe(12)
+            self._checkpoint_tokens[execution_id] = token
+            events.append({"type": "Suspended", "payload": {
+                "checkpoint_name": checkpoint, "token": token,
+                "prompt": f"{checkpoint}: answer to carry on", "schema": {"type": "object"},
+                "actor_hint": "Human"}})  # fmt: skip
+            outcome: Json = {"status": "suspended"}
+        elif failure is None:
             value = self.results.get(script_name, inputs)
             usage = {"input_tokens": 12, "output_tokens": 5, "model": "fake-model",
                      "provider": "fake", "cached_input_tokens": 0,
@@ -209,10 +224,7 @@ class WorkRoutes:
             events.append({"type": "TaskEnd", "payload": {
                 "task": "main", "value": value, "duration": {"secs": 0, "nanos": 10_000_000},
                 "attempt": 1, "usage": usage, "variant": "success"}})  # fmt: skip
-            events.append({"type": "WorkflowEnd", "payload": {
-                "value": value, "total_input_tokens": 12, "total_output_tokens": 5,
-                "total_cached_input_tokens": 0, "total_thinking_tokens": 0,
-                "total_tool_tokens": 0, "total_cost_usd": 0.0001, "task_count": 1}})  # fmt: skip
+            events.append(_workflow_end(value))
             outcome = {"status": "completed", "result": value, "input_tokens": 12,
                        "output_tokens": 5, "cost_usd": 0.0001}  # fmt: skip
         else:
@@ -223,6 +235,7 @@ class WorkRoutes:
             outcome = {"status": "failed", "error": failure, "error_kind": "ScriptError"}
         self._outcomes[execution_id] = outcome
         self._engine_events[execution_id] = events
+        self._run_inputs[execution_id] = inputs
         for event in events:
             self._publish_hub(project_id, script_name, execution_id, event)
         return execution
@@ -335,6 +348,187 @@ class WorkRoutes:
                 and query.get("channel", e["channel"]) == e["channel"]]  # fmt: skip
         return page(call.request, rows)
 
+    def _list_project_executions(self, call: Call) -> Reply:
+        project = self._project(call)
+        if project is None:
+            return not_found("project")
+        query = call.request.query
+        rows = [e for e in reversed(self.executions.values())
+                if e["project_id"] == project["id"]
+                and all(query.get(k, e[k]) == e[k] for k in ("script_name", "status", "channel"))
+                ]  # fmt: skip
+        return page(call.request, rows)
+
+    def _children(self, call: Call) -> Reply:
+        """The fake's scripts spawn no sub-scripts: every execution has no children."""
+        execution = self._found_execution(call)
+        return execution if isinstance(execution, Reply) else json_reply(200, [])
+
+    def _tasks(self, call: Call) -> Reply:
+        execution = self._found_execution(call)
+        if isinstance(execution, Reply):
+            return execution
+        tasks = []
+        if execution["status"] == "completed" and execution["finished_at"] is not None:
+            tasks.append({"task_name": "main", "model": "fake-model", "provider": "fake",
+                          "input_tokens": execution["input_tokens"],
+                          "output_tokens": execution["output_tokens"],
+                          "cached_input_tokens": 0, "cache_write_input_tokens": 0,
+                          "cost_usd": execution["cost_usd"], "duration_ms": 10, "attempt": 1,
+                          "finished_at": execution["finished_at"]})  # fmt: skip
+        return json_reply(200, {"execution_id": execution["id"], "tasks": tasks})
+
+    def _resume(self, call: Call) -> Reply:
+        """The right checkpoint token completes a suspended run with the answer as result."""
+        execution = self._found_execution(call)
+        if isinstance(execution, Reply):
+            return execution
+        body = call.body if isinstance(call.body, dict) else {}
+        if execution["status"] != "suspended":
+            return error(409, f"execution {execution['id']} is {execution['status']}")
+        expected = self._checkpoint_tokens.get(execution["id"])
+        if body.get("token") != expected or "data" not in body:
+            return error(400, "token does not match the checkpoint (or data is missing)")
+        checkpoint = self.checkpoints.get(execution["script_name"], "checkpoint")
+        value = body["data"]
+        execution.update(status="completed", result=value, finished_at=iso(time.time()),
+                         input_tokens=12, output_tokens=5, cost_usd=0.0001)  # fmt: skip
+        for event in ({"type": "Resumed", "payload": {"checkpoint_name": checkpoint,
+                                                      "token": expected}},
+                      _workflow_end(value)):  # fmt: skip
+            self._engine_events[execution["id"]].append(event)
+            self._publish_hub(execution["project_id"], execution["script_name"],
+                              execution["id"], event)  # fmt: skip
+        return json_reply(200, {"resumed": True, "execution_id": execution["id"]})
+
+    def _rerun(self, call: Call) -> Reply:
+        execution = self._found_execution(call)
+        if isinstance(execution, Reply):
+            return execution
+        since = self._ids.get("seq", 0)
+        again = self._start(execution["project_id"], execution["script_name"],
+                            self._run_inputs[execution["id"]], execution["channel"],
+                            execution["version_id"], execution["triggered_by"])  # fmt: skip
+        return json_reply(201, {"execution_id": again["id"], "rerun_of": execution["id"],
+                                "since_id": since})  # fmt: skip
+
+    def _runnable(self, call: Call, channel: str) -> tuple[Json, int | None, str] | Reply:
+        """The script, and the version (None: the draft) and source that `channel` runs."""
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        if channel == "draft":
+            return script, None, self.drafts.get(script["id"], "")
+        found = self._channel(script["id"], channel)
+        if found is None or found["version_id"] is None:
+            return error(404, f"channel {channel} has no published version")
+        return script, found["version_id"], self.versions[found["version_id"]]["source"]
+
+    def _started(self, call: Call, inputs: Any, channel: str, who: Any, check: bool) -> Reply:
+        runnable = self._runnable(call, channel)
+        if isinstance(runnable, Reply):
+            return runnable
+        script, version_id, source = runnable
+        invalid = _check_inputs(source, inputs) if check else None
+        if invalid is not None:
+            return invalid
+        since = self._ids.get("seq", 0)
+        who = who if isinstance(who, str) else None
+        execution = self._start(script["project_id"], script["name"], inputs, channel,
+                                version_id, who)  # fmt: skip
+        return json_reply(201, {"execution_id": execution["id"], "since_id": since})
+
+    def _run_from(self, call: Call) -> Reply:
+        """Seeded variables join the inputs; the fake runs no graph, so nothing is checked."""
+        body = call.body if isinstance(call.body, dict) else {}
+        seed_env, skip = body.get("seed_env"), body.get("skip_node_ids")
+        if not isinstance(seed_env, dict) or not isinstance(skip, list):
+            return error(400, "seed_env and skip_node_ids are required")
+        inputs = {**seed_env, **(body.get("inputs") or {})}
+        channel = call.request.query.get("channel") or "draft"
+        return self._started(call, inputs, channel, body.get("triggered_by"), check=False)
+
+    def _run_upload(self, call: Call) -> Reply:
+        """Each file part becomes a document; the run's inputs are their document ids."""
+        parts = multipart_files(call.request)
+        if not parts or "_meta" not in parts:
+            return error(400, "expected a multipart body with a _meta part")
+        try:
+            meta = json.loads(parts.pop("_meta")[1])
+        except ValueError:
+            return error(400, "_meta must be JSON")
+        project = self._project(call)
+        if project is None:
+            return not_found("project")
+        inputs = {name: self._store_document(project["id"], filename or name, data,
+                                             "ready")["id"]
+                  for name, (filename, data) in parts.items()}  # fmt: skip
+        channel = call.request.query.get("channel") or "production"
+        return self._started(call, inputs, channel, meta.get("triggered_by"), check=True)
+
+    def _run_s3(self, call: Call) -> Reply:
+        """Inputs name the objects (`s3://bucket/key`, or the URL without its signature)."""
+        body = call.body if isinstance(call.body, dict) else {}
+        refs = body.get("inputs")
+        if not isinstance(refs, dict) or not all(isinstance(r, dict) for r in refs.values()):
+            return error(400, "inputs must map names to S3 references")
+        inputs = {name: ref["presigned_url"].split("?")[0] if "presigned_url" in ref
+                  else f"s3://{ref.get('bucket')}/{ref.get('key')}"
+                  for name, ref in refs.items()}  # fmt: skip
+        channel = body.get("channel") or "production"
+        return self._started(call, inputs, channel, body.get("triggered_by"), check=True)
+
+    def _graph(self, call: Call) -> Reply:
+        """One node per declared input and per `task <name>` line; inputs feed every task."""
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        version_id = to_int(call.request.query.get("version"))
+        if version_id is None:
+            source = self.drafts.get(script["id"], "")
+        else:
+            version = self.versions.get(version_id)
+            if version is None or version["script_id"] != script["id"]:
+                return not_found("version")
+            source = version["source"]
+        nodes: list[Json] = []
+        for line_no, line in enumerate(source.splitlines(), 1):
+            words = line.replace(":", " ").split()
+            if len(words) > 1 and words[0] in ("input", "task"):
+                reads = [] if words[0] == "input" else [
+                    n["target_var"] for n in nodes if n["op_type"] == "input"]  # fmt: skip
+                nodes.append({"id": len(nodes), "op_type": words[0], "op_name": words[1],
+                              "target_var": words[1], "reads": reads, "line": line_no,
+                              "col": line.index(words[0]) + 1})  # fmt: skip
+        edges = [{"from": i["id"], "to": t["id"]} for t in nodes if t["op_type"] == "task"
+                 for i in nodes if i["op_type"] == "input"]  # fmt: skip
+        return json_reply(200, {"nodes": nodes, "edges": edges})
+
+    def _project_cost(self, call: Call) -> Reply:
+        project = self._project(call)
+        if project is None:
+            return not_found("project")
+        since, until = call.request.query.get("since"), call.request.query.get("until")
+        runs = [e for e in self.executions.values() if e["project_id"] == project["id"]
+                and (since is None or e["started_at"] >= since)
+                and (until is None or e["started_at"] < until)]  # fmt: skip
+        return json_reply(200, {"project_id": project["id"], **_cost_totals(runs)})
+
+    def _script_cost(self, call: Call) -> Reply:
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        runs = [e for e in self.executions.values() if e["project_id"] == script["project_id"]
+                and e["script_name"] == script["name"]]  # fmt: skip
+        by_version: dict[int | None, list[Json]] = {}
+        for execution in runs:
+            by_version.setdefault(execution["version_id"], []).append(execution)
+        versions = [{"version_id": vid, **{k: v for k, v in _cost_totals(rows).items()
+                                            if k.endswith("_usd")},
+                     "executions": len(rows)} for vid, rows in by_version.items()]  # fmt: skip
+        return json_reply(200, {**_cost_totals(runs), "total_tool_tokens": 0,
+                                "by_version": versions})  # fmt: skip
+
     # -- documents ------------------------------------------------------------------------
 
     def _by_hash(self, project_id: int | None, content_hash: str) -> Json | None:
@@ -353,6 +547,7 @@ class WorkRoutes:
                     "conversion_status": status, "conversion_error": None,
                     "created_at": iso(time.time()), "project_id": project_id}  # fmt: skip
         self.documents[document_id] = document
+        self._contents[document_id] = data
         self._markdown[document_id] = f"# {filename}\n\n{data.decode('utf-8', 'replace')}"
         return document
 
@@ -424,6 +619,29 @@ class WorkRoutes:
             return not_found("markdown")
         return json_reply(200, {"markdown": self._markdown[document["id"]]})
 
+    def _document_content(self, call: Call) -> Reply:
+        """A redirect to the bytes in "storage", as the server answers with a presigned URL."""
+        document = self.documents.get(call.params["document_id"])
+        if document is None:
+            return not_found("document")
+        location = f"/storage/{document['id']}?X-Amz-Signature=fake"
+        return Reply(302, headers={"Location": location})
+
+    def _storage(self, call: Call) -> Reply:
+        """The stored bytes, to anyone holding the URL (it needs no bearer, as S3's)."""
+        data = self._contents.get(call.params["document_id"])
+        if data is None:
+            return not_found("object")
+        content_type = self.documents[call.params["document_id"]]["content_type"]
+        return Reply(200, data, content_type)
+
+    def _reconvert(self, call: Call) -> Reply:
+        document = self.documents.get(call.params["document_id"])
+        if document is None:
+            return not_found("document")
+        document["conversion_status"] = "converting"
+        return json_reply(200, {"document_id": document["id"], "conversion_status": "converting"})
+
     def _convert(self, call: Call) -> Reply:
         upload = self._uploaded_file(call)
         if isinstance(upload, Reply):
@@ -445,75 +663,20 @@ class WorkRoutes:
                                 "document_id": document["id"], "filename": filename,
                                 "cache_hit": hit})  # fmt: skip
 
-    # -- bench runs -----------------------------------------------------------------------
 
-    def _trigger_bench_run(self, call: Call) -> Reply:
-        script = self._found_script(call)
-        if isinstance(script, Reply):
-            return script
-        bench = next((b for b in self.benches.values() if b["script_id"] == script["id"]), None)
-        if bench is None:
-            return not_found("bench")
-        body = call.body if isinstance(call.body, dict) else {}
-        channel = self._channel(script["id"], str(body.get("channel")))
-        if channel is None or channel["version_id"] is None:
-            return error(404, f"channel {body.get('channel')} has no published version")
-        wanted = body.get("case_ids")
-        cases = [c for c in self.cases.values() if c["bench_id"] == bench["id"]
-                 and (wanted is None or c["id"] in wanted)]  # fmt: skip
-        run_id = self._next("bench_run")
-        run = {"id": run_id, "bench_id": bench["id"], "channel": channel["name"],
-               "workflow_version_id": channel["version_id"],
-               "judge_version_id": channel["version_id"], "status": "running",
-               "triggered_by": call.caller, "triggered_at": iso(time.time()),
-               "completed_at": None, "total_cost_usd": 0.0, "total_cases": len(cases),
-               "cache_hit_cases": 0, "notes": body.get("notes"), "mcp_session_id": None,
-               "case_filter": wanted, "mode": body.get("mode", "full"),
-               "sample_size": body.get("sample_size")}  # fmt: skip
-        self.bench_runs[run_id] = run
-        results = []
-        for case in cases:
-            output = self.results.get(script["name"], case["inputs"])
-            passed = output == case["expected_output"]
-            results.append({"id": self._next("bench_result"), "bench_run_id": run_id,
-                            "case_id": case["id"], "workflow_execution_id": None,
-                            "judge_execution_id": None, "score": 1.0 if passed else 0.0,
-                            "headline_score": 1.0 if passed else 0.0, "status": "completed",
-                            "verdict": "pass" if passed else "fail", "cost_usd": 0.0,
-                            "case_name": case["case_name"], "duration_ms": 10,
-                            "cache_hit": False, "error": None, "created_at": iso(time.time()),
-                            "workflow_output": output})  # fmt: skip
-        self.bench_results[run_id] = results
-        return json_reply(201, run)
+def _cost_totals(runs: list[Json]) -> Json:
+    cost = sum(e["cost_usd"] or 0.0 for e in runs)
+    return {"total_executions": len(runs), "total_cost_usd": cost,
+            "avg_cost_usd": cost / len(runs) if runs else 0.0,
+            "total_input_tokens": sum(e["input_tokens"] for e in runs),
+            "total_output_tokens": sum(e["output_tokens"] for e in runs)}  # fmt: skip
 
-    def _found_run(self, call: Call) -> Json | Reply:
-        run = self.bench_runs.get(to_int(call.params["run_id"]) or -1)
-        return run if run is not None else not_found("bench run")
 
-    def _get_bench_run(self, call: Call) -> Reply:
-        run = self._found_run(call)
-        return run if isinstance(run, Reply) else json_reply(200, run)
-
-    def _list_bench_results(self, call: Call) -> Reply:
-        run = self._found_run(call)
-        return run if isinstance(run, Reply) else json_reply(200, self.bench_results[run["id"]])
-
-    def _bench_run_events(self, call: Call) -> Reply:
-        """Every result as an `event: result`, then `event: terminal`; the run completes."""
-        run = self._found_run(call)
-        if isinstance(run, Reply):
-            return run
-        results = self.bench_results[run["id"]]
-        if run["status"] == "running":
-            passed = sum(r["verdict"] == "pass" for r in results)
-            scores = [r["headline_score"] for r in results]
-            run.update(status="completed", completed_at=iso(time.time()), ok_cases=len(results),
-                       passed=passed, failed=len(results) - passed, inconclusive=0,
-                       mean_headline_score=sum(scores) / len(scores) if scores else None,
-                       )  # fmt: skip
-        frames = [b"event: result\ndata: %s\n\n" % json.dumps(r).encode() for r in results]
-        frames.append(b'event: terminal\ndata: {"status":"%s"}\n\n' % run["status"].encode())
-        return Reply(200, b"".join(frames), "text/event-stream", {"Cache-Control": "no-cache"})
+def _workflow_end(value: Any) -> Json:
+    return {"type": "WorkflowEnd", "payload": {
+        "value": value, "total_input_tokens": 12, "total_output_tokens": 5,
+        "total_cached_input_tokens": 0, "total_thinking_tokens": 0, "total_tool_tokens": 0,
+        "total_cost_usd": 0.0001, "task_count": 1}}  # fmt: skip
 
 
 def may_see(scopes: Json, project_id: int) -> bool:

@@ -6,8 +6,11 @@ revoke; bearer checking); runs, whose engine events (`WorkflowStart`, `TaskStart
 `TaskEnd`, `WorkflowEnd`, or `Error`) go out on the hub stream `GET /events` to the
 subscribers attached at that moment, and whose status moves `pending → running →
 completed` (or `failed`) one step per poll of `GET /executions/{id}/output`; ad-hoc runs in
-the sandbox project; documents (claim, upload, convert); and bench runs, whose results
-stream on `GET /bench-runs/{id}/events`.
+the sandbox project, reruns, runs from a graph node, with uploaded files or S3 objects,
+and runs that suspend at a checkpoint until resumed; documents (claim, upload, convert,
+content by a storage redirect); benches, cases and bench runs, whose results stream on
+`GET /bench-runs/{id}/events`; a project's MCP servers, registered clients and contract
+locks; and organizations' MCP configs, secrets, model policy, spend cap and usage.
 
 The fake does not interpret Akribes source. A script declares its inputs with lines like
 `input name: string` (runs check them), and its result is `results[script_name]` when
@@ -33,12 +36,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from controldeck.testing._akribes_bench import BenchRoutes
+from controldeck.testing._akribes_config import ConfigRoutes
 from controldeck.testing._akribes_routes import (
     Call,
     Json,
     StreamReply,
     Subscription,
-    WorkRoutes,
     error,
     json_body,
     may_see,
@@ -112,7 +116,7 @@ class _StreamingHandler(_RequestHandler):
             owner._detach(subscription)
 
 
-class FakeAkribes(WorkRoutes, LoopbackServer):
+class FakeAkribes(ConfigRoutes, BenchRoutes, LoopbackServer):
     """A stateful Akribes server on 127.0.0.1.
 
     Every route needs `Authorization: Bearer <token>`: the service token (all rights) or
@@ -120,7 +124,9 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
     reaches only the projects in its scopes, and a `viewer` may only read. State lives in
     plain dicts that tests may read and change: `projects`, `scripts`, `drafts` (script
     id → source), `versions`, `channels`, `executions`, `documents`, `tokens` (token id →
-    the `TokenInfo` row), `benches`, `cases`, `bench_runs`, `bench_results`.
+    the `TokenInfo` row), `benches`, `cases`, `bench_runs`, `bench_results`, `mcp_configs`
+    (project id → alias → row), `registered_clients`, `locks`, `organizations` (org id →
+    its settings; created on first use).
 
     Args:
         port: Port to listen on; 0 picks a free one.
@@ -132,6 +138,10 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
         service_token: The token with every right (`fake-akribes-service-token`).
         results: Script name → the result its runs produce (default: the inputs).
         failures: Script name → the error message its runs fail with.
+        checkpoints: Script name → the checkpoint its runs suspend at (`Suspended` event
+            with a token; `POST /executions/{id}/resume` with it completes the run).
+        mcp_tools: MCP server alias → its tools (name → input schema); a new server
+            offers `search`.
         sandbox_project_id: The project `GET /me/sandbox` names and ad-hoc runs use.
         requests: Every request received, oldest first; `repr` masks tokens.
 
@@ -147,6 +157,7 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
         self.service_token = "fake-akribes-service-token"
         self.results: dict[str, Any] = {}
         self.failures: dict[str, str] = {}
+        self.checkpoints: dict[str, str] = {}
         self.sandbox_project_id = 0
         self.projects: dict[int, Json] = {}
         self.scripts: dict[int, Json] = {}
@@ -160,6 +171,16 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
         self.cases: dict[str, Json] = {}
         self.bench_runs: dict[int, Json] = {}
         self.bench_results: dict[int, list[Json]] = {}
+        self.mcp_configs: dict[int, dict[str, Json]] = {}
+        self.mcp_tools: dict[str, dict[str, Any]] = {}
+        self.registered_clients: dict[str, Json] = {}
+        self.locks: dict[int, Json] = {}
+        self.organizations: dict[int, Json] = {}
+        self._mcp_secrets: dict[tuple[str, int, str], str] = {}  # (owner, id, alias) → secret
+        self._mcp_pins: dict[tuple[int, str], dict[str, Any]] = {}
+        self._run_inputs: dict[str, Any] = {}
+        self._checkpoint_tokens: dict[str, str] = {}
+        self._contents: dict[str, bytes] = {}
         self._secrets: dict[str, str] = {}  # minted secret → token id
         self._outcomes: dict[str, Json] = {}  # execution id → its final fields
         self._engine_events: dict[str, list[Json]] = {}
@@ -341,41 +362,6 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
                 channel.update(version_id=version["id"], updated_at=now)
         return version
 
-    def add_bench(self, script_id: int, *, config: Any = None) -> Json:
-        """Give a script a bench, as `POST .../bench` would.
-
-        Example:
-            >>> fake.add_bench(1)["judge_channel"]
-            'production'
-        """
-        with self._lock:
-            now = iso(time.time())
-            bench: Json = {"id": self._next("bench"), "script_id": script_id,
-                     "judge_script_id": None,
-                     "judge_channel": "production", "config": config if config is not None else {},
-                     "created_at": now, "updated_at": now}  # fmt: skip
-            self.benches[bench["id"]] = bench
-        return bench
-
-    def add_case(
-        self, bench_id: int, inputs: Any, *, expected_output: Any = None, name: str | None = None
-    ) -> Json:
-        """Add a case to a bench, as `POST .../bench/cases` would.
-
-        Example:
-            >>> fake.add_case(1, {"name": "Linus"}, expected_output={"name": "Linus"})["kind"]
-            'manual'
-        """
-        with self._lock:
-            script = self.scripts[self.benches[bench_id]["script_id"]]
-            case = {"id": f"case-{self._next('case')}", "project_id": script["project_id"],
-                    "script_name": script["name"], "bench_id": bench_id, "kind": "manual",
-                    "frozen": False, "case_name": name, "inputs": inputs,
-                    "expected_output": expected_output, "ground_truth": None,
-                    "input_hash": None, "created_at": iso(time.time())}  # fmt: skip
-            self.cases[case["id"]] = case
-        return case
-
     def _add_channel(self, script_id: int, name: str) -> Json:
         channel: Json = {"id": self._next("channel"), "script_id": script_id, "name": name,
                    "version_id": None, "updated_at": None}  # fmt: skip
@@ -390,7 +376,6 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             ("GET", "/state", lambda call: json_reply(200, {"env": {"AKRIBES_ENV": "fake"}})),
             ("GET", "/me/sandbox", self._sandbox),
             ("POST", "/execute", self._run_adhoc),
-            ("POST", "/heartbeat", lambda call: json_reply(200, {})),
             ("GET", "/events", self._subscribe),
             ("GET", "/projects", lambda call: page(call.request, self._visible_projects(call))),
             ("POST", "/projects", self._create_project),
@@ -404,6 +389,11 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             ("DELETE", "/tokens/{token_id}", self._revoke),
             ("GET", "/projects/{project_id}/scripts", self._list_scripts),
             ("POST", "/projects/{project_id}/scripts", self._create_script),
+            ("PUT", "/projects/{project_id}/scripts/reorder", self._reorder_scripts),
+            ("POST", "/projects/{project_id}/duplicate", self._duplicate_project),
+            ("POST", f"{s}/duplicate", self._duplicate_script),
+            ("POST", f"{s}/move", self._move_script),
+            ("POST", f"{s}/check", self._check),
             ("GET", s, self._get_script),
             ("PATCH", s, self._rename_script),
             ("DELETE", s, self._delete_script),
@@ -420,6 +410,17 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             ("POST", f"{s}/run", self._run),
             ("DELETE", f"{s}/run", self._cancel_run),
             ("GET", f"{s}/executions", self._list_executions),
+            ("GET", "/projects/{project_id}/executions", self._list_project_executions),
+            ("POST", f"{s}/run/from", self._run_from),
+            ("POST", f"{s}/run/upload", self._run_upload),
+            ("POST", f"{s}/run/s3", self._run_s3),
+            ("GET", f"{s}/graph", self._graph),
+            ("GET", "/projects/{project_id}/cost", self._project_cost),
+            ("GET", f"{s}/cost", self._script_cost),
+            ("GET", "/executions/{execution_id}/children", self._children),
+            ("GET", "/executions/{execution_id}/tasks", self._tasks),
+            ("POST", "/executions/{execution_id}/resume", self._resume),
+            ("POST", "/executions/{execution_id}/rerun", self._rerun),
             ("GET", "/executions/{execution_id}", self._get_execution),
             ("DELETE", "/executions/{execution_id}", self._cancel_execution),
             ("GET", "/executions/{execution_id}/output", self._get_output),
@@ -430,15 +431,16 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
              self._progress),
             ("GET", "/documents/{document_id}", self._get_document),
             ("GET", "/documents/{document_id}/markdown", self._get_markdown),
+            ("GET", "/documents/{document_id}/content", self._document_content),
+            ("POST", "/documents/{document_id}/convert", self._reconvert),
             ("POST", "/convert", self._convert),
             ("POST", "/projects/{project_id}/convert", self._convert),
-            ("POST", f"{s}/bench/runs", self._trigger_bench_run),
-            ("GET", "/bench-runs/{run_id}", self._get_bench_run),
-            ("GET", "/bench-runs/{run_id}/results", self._list_bench_results),
-            ("GET", "/bench-runs/{run_id}/events", self._bench_run_events),
         ]  # fmt: skip
-        for method, template, handler in routes:
+        for method, template, handler in [*routes, *self._bench_routes(), *self._config_routes()]:
             self.add_route(method, template, self._authed(handler))
+        # Presigned storage URLs need no bearer, as S3's do not.
+        storage = lambda request, params: self._storage(Call(request, params, None, None))  # noqa: E731
+        self.add_route("GET", "/storage/{document_id}", storage)
 
     def _sandbox(self, call: Call) -> Reply:
         return json_reply(200, {"project_id": self.sandbox_project_id})
@@ -522,6 +524,16 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             return not_found("project")
         del self.projects[project["id"]]
         return Reply(204)
+
+    def _duplicate_project(self, call: Call) -> Reply:
+        """The copy is named `<name> (copy)` and gets every script with its draft."""
+        project = self._project(call)
+        if project is None:
+            return not_found("project")
+        copy = self.add_project(f"{project['name']} (copy)")
+        for script in [s for s in self.scripts.values() if s["project_id"] == project["id"]]:
+            self.add_script(copy["id"], script["name"], self.drafts.get(script["id"], ""))
+        return json_reply(201, copy)
 
     # -- tokens ---------------------------------------------------------------------------
 
@@ -615,6 +627,59 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             return script
         del self.scripts[script["id"]]
         return Reply(204)
+
+    def _reorder_scripts(self, call: Call) -> Reply:
+        if self._project(call) is None:
+            return not_found("project")
+        ranked = {sid: i for i, sid in enumerate((call.body or {}).get("order") or [])}
+        self.scripts = dict(
+            sorted(self.scripts.items(), key=lambda kv: ranked.get(kv[0], len(ranked)))
+        )
+        return Reply(204)
+
+    def _duplicate_script(self, call: Call) -> Reply:
+        """The copy is named `<name>-copy` (then `-copy-2`...) and gets the draft."""
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        pid, name, n = script["project_id"], f"{script['name']}-copy", 1
+        while self._script(pid, name) is not None:
+            n += 1
+            name = f"{script['name']}-copy-{n}"
+        return json_reply(201, self.add_script(pid, name, self.drafts.get(script["id"], "")))
+
+    def _move_script(self, call: Call) -> Reply:
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        target = (call.body or {}).get("target_project_id")
+        if target not in self.projects:
+            return not_found("target project")
+        if self._script(target, script["name"]) is not None:
+            return error(409, f"project {target} already has a script {script['name']}")
+        script["project_id"] = target
+        return json_reply(200, script)
+
+    def _check(self, call: Call) -> Reply:
+        """The fake checks one thing: that braces balance (E001 at the first stray one)."""
+        script = self._found_script(call)
+        if isinstance(script, Reply):
+            return script
+        source = (call.body or {}).get("source")
+        if not isinstance(source, str):
+            source = self.drafts.get(script["id"], "")
+        diagnostics: list[Json] = []
+        depth = 0
+        for line_no, line in enumerate(source.splitlines(), 1):
+            for col, char in enumerate(line, 1):
+                depth += {"{": 1, "}": -1}.get(char, 0)
+                if depth < 0 and not diagnostics:
+                    diagnostics.append(_diagnostic("unexpected }", line_no, col))
+        if depth > 0 and not diagnostics:
+            lines = source.splitlines() or [""]
+            diagnostics.append(_diagnostic("unclosed {", len(lines), len(lines[-1]) + 1))
+        return json_reply(200, {"ok": not diagnostics, "diagnostics": diagnostics,
+                                "analyzer_version": "fake-1"})  # fmt: skip
 
     def _get_draft(self, call: Call) -> Reply:
         script = self._found_script(call)
@@ -721,3 +786,8 @@ class FakeAkribes(WorkRoutes, LoopbackServer):
             return not_found("version")
         channel.update(version_id=version["id"], updated_at=iso(time.time()))
         return Reply(204)
+
+
+def _diagnostic(message: str, line: int, col: int) -> Json:
+    return {"code": "E001", "severity": "error", "message": message, "line": line, "col": col,
+            "end_line": line, "end_col": col + 1}  # fmt: skip
