@@ -439,6 +439,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def _handle(self) -> None:
+        self._send(self._reply())
+
+    def _reply(self) -> Reply:
+        """Record the request and ask the fake for its reply."""
         body = self._read_body()
         parts = urlsplit(self.path)
         request = RecordedRequest(
@@ -449,9 +453,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=body,
         )
         try:
-            reply = self.server.owner._dispatch(request)
+            return self.server.owner._dispatch(request)
         except Exception as exc:  # a bug in a fake must reach the test as a reply, not a reset
-            reply = json_reply(500, {"message": "Server Error", "exception": repr(exc)})
+            return self._crash_reply(exc)
+
+    def _crash_reply(self, exc: Exception) -> Reply:
+        """The 500 a fake answers when one of its handlers raised (in its error shape)."""
+        return json_reply(500, {"message": "Server Error", "exception": repr(exc)})
+
+    def _send(self, reply: Reply) -> None:
+        """Write a complete reply with its Content-Length."""
         self.send_response(reply.status)
         if reply.content_type is not None:
             self.send_header("Content-Type", reply.content_type)

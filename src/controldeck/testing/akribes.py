@@ -34,7 +34,6 @@ import secrets
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from controldeck.testing._akribes_bench import BenchRoutes
 from controldeck.testing._akribes_config import ConfigRoutes
@@ -71,30 +70,14 @@ class _StreamingHandler(_RequestHandler):
     """The base handler, plus open-ended chunked replies for the hub stream."""
 
     def _handle(self) -> None:
-        body = self._read_body()
-        parts = urlsplit(self.path)
-        request = RecordedRequest(
-            method=self.command,
-            path=parts.path,
-            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=body,
-        )
-        try:
-            reply = self.server.owner._dispatch(request)
-        except Exception as exc:  # a bug in the fake must reach the test as a reply
-            reply = json_reply(500, {"error": f"fake failed: {exc!r}"})
+        reply = self._reply()
         if isinstance(reply, StreamReply) and reply.subscription is not None:
             self._stream(reply.subscription)
             return
-        self.send_response(reply.status)
-        if reply.content_type is not None:
-            self.send_header("Content-Type", reply.content_type)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        self._send(reply)
+
+    def _crash_reply(self, exc: Exception) -> Reply:
+        return json_reply(500, {"error": f"fake failed: {exc!r}"})
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
