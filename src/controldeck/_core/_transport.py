@@ -351,8 +351,10 @@ class Transport:
         if json is not NOT_GIVEN and body is not None:
             raise InvalidArgumentError("pass json= or body=, not both")
         method = method.upper()
-        url = path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
-        same_origin = origin_of(url) == self.origin
+        absolute = "://" in path
+        url = path if absolute else f"{self.base_url}/{path.lstrip('/')}"
+        # A relative path is on the client's origin by construction: no URL parse per call.
+        same_origin = not absolute or origin_of(url) == self.origin
         connect, read = self.timeout if isinstance(timeout, NotGiven) else check_timeout(timeout)
         read_limit: float | None = read
         if reply == "stream" and not isinstance(stream_idle, NotGiven):
