@@ -6,7 +6,9 @@ list returns an empty list, a delete returns False. Lists page lazily with limit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import quote
 
@@ -18,7 +20,15 @@ from controldeck.errors import InvalidArgumentError, NotFoundError
 if TYPE_CHECKING:
     from controldeck.akribes._client import AkribesClient
 
-__all__ = ["PAGE_SIZE", "ProjectResource", "Resource", "project_id_of", "segment"]
+__all__ = [
+    "PAGE_SIZE",
+    "ProjectResource",
+    "Resource",
+    "document_source",
+    "int_id",
+    "project_id_of",
+    "segment",
+]
 
 T = TypeVar("T")
 
@@ -33,11 +43,57 @@ def segment(name: str, value: Any) -> str:
     return quote(require_str(name, value), safe="")
 
 
-def project_id_of(value: Any, name: str = "project_id") -> int:
-    """A project id: a positive int."""
+def int_id(name: str, value: Any) -> int:
+    """An int64 id (a project, script, version, run, lock...): an int >= 0, not a bool."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidArgumentError(f"{name} must be a project id (an int >= 0), got {value!r:.40}")
+        raise InvalidArgumentError(f"{name} must be an id (an int >= 0), got {value!r:.40}")
     return value
+
+
+def project_id_of(value: Any, name: str = "project_id") -> int:
+    """A project id."""
+    return int_id(name, value)
+
+
+def document_source(file: Any, filename: str | None) -> tuple[Path | bytes, str]:
+    """A document to upload and the filename to announce; nothing is read from a path.
+
+    Args:
+        file: A path (streamed when sent), bytes, or a binary file object (read now).
+        filename: The name to announce; a path's or file object's own name by default.
+
+    Raises:
+        InvalidArgumentError: Not a readable file, a text-mode file, or no filename for
+            bytes (the server reads the document's type from the name).
+    """
+    if filename is not None:
+        require_str("filename", filename)
+    if isinstance(file, str | os.PathLike):
+        path = Path(os.fspath(file))
+        if not path.is_file():
+            raise InvalidArgumentError(f"file {str(path)[:200]!r} is not a readable file")
+        return path, filename or path.name
+    if isinstance(file, bytes | bytearray | memoryview):
+        data = bytes(file)
+    elif callable(getattr(file, "read", None)):
+        data = file.read()
+        if not isinstance(data, bytes):
+            raise InvalidArgumentError(
+                f"file must be opened in binary mode ('rb'); read() gave {type(data).__name__}"
+            )
+        own_name = getattr(file, "name", None)
+        if filename is None and isinstance(own_name, str) and own_name:
+            filename = os.path.basename(own_name)
+    else:
+        raise InvalidArgumentError(
+            f"file must be a path, bytes or a binary file object, got {type(file).__name__}"
+        )
+    if not filename:
+        raise InvalidArgumentError(
+            "pass filename= with bytes or an unnamed file object: the server reads the "
+            "document's type from it"
+        )
+    return data, filename
 
 
 class Resource:

@@ -18,7 +18,7 @@ from controldeck._core._options import CallOptions
 from controldeck._core._sse import ServerSentEvent
 from controldeck._core._streams import Stream, sse_stream
 from controldeck._core._validate import require_str, require_str_list
-from controldeck.akribes._base import ProjectResource, Resource, segment
+from controldeck.akribes._base import ProjectResource, Resource, int_id, segment
 from controldeck.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -39,19 +39,12 @@ if TYPE_CHECKING:
 else:
     models = LazyModule("controldeck._generated.akribes")
 
-__all__ = ["BENCH_STREAM_IDLE", "BenchClient", "BenchRunsClient", "int_id"]
+__all__ = ["BENCH_STREAM_IDLE", "BenchClient", "BenchRunsClient"]
 
 # Seconds a bench run stream may stay silent before it is reported as stalled, unless the
 # caller passes `timeout=`: a judge can take minutes on one case and the server sends no
 # keepalives (R/sub/events.rs:406-497), so the client's 60 s read timeout is too short.
 BENCH_STREAM_IDLE = 600.0
-
-
-def int_id(name: str, value: Any) -> int:
-    """An integer id (`run_id`, `bench_id`, `lock_id`...): an int >= 0, not a bool."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidArgumentError(f"{name} must be an int >= 0, got {value!r:.40}")
-    return value
 
 
 def _unset_if_none(value: Any) -> Any:

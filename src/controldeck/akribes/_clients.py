@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from controldeck._core._lazy import LazyModule
 from controldeck._core._logging import logger
 from controldeck._core._options import CallOptions
-from controldeck.akribes._base import ProjectResource, segment
-from controldeck.akribes._bench import int_id
+from controldeck.akribes._base import ProjectResource, int_id, segment
 from controldeck.errors import InvalidArgumentError
 
 if TYPE_CHECKING:

@@ -8,15 +8,12 @@ bytes and file objects are sent from memory.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Unpack
 
 from controldeck._core._bodies import MultipartBody, Part
 from controldeck._core._lazy import LazyModule
 from controldeck._core._options import CallOptions
-from controldeck._core._validate import require_str
-from controldeck.akribes._base import Resource, project_id_of
-from controldeck.errors import InvalidArgumentError
+from controldeck.akribes._base import Resource, document_source, project_id_of
 
 if TYPE_CHECKING:
     from controldeck._generated import akribes as models
@@ -65,37 +62,8 @@ def _mime_type_for(filename: str) -> str:
 
 
 def _file_part(file: Any, filename: str | None) -> Part:
-    """The `file` part for a path (streamed), bytes, or a binary file object (read now)."""
-    if filename is not None:
-        require_str("filename", filename)
-    content: bytes | Path
-    if isinstance(file, str | os.PathLike):
-        content = Path(file)
-        name = filename or content.name
-    elif isinstance(file, bytes | bytearray | memoryview):
-        if filename is None:
-            raise InvalidArgumentError(
-                "filename= is needed with bytes: the server reads the type from it"
-            )
-        content, name = bytes(file), filename
-    elif callable(getattr(file, "read", None)):
-        data = file.read()
-        if not isinstance(data, bytes):
-            raise InvalidArgumentError(
-                f"file must be opened in binary mode ('rb'); read() gave {type(data).__name__}"
-            )
-        own_name = getattr(file, "name", None)
-        name = filename or (os.path.basename(own_name) if isinstance(own_name, str) else "")
-        if not name:
-            raise InvalidArgumentError(
-                "filename= is needed with a file object that has no name: the server reads "
-                "the type from it"
-            )
-        content = data
-    else:
-        raise InvalidArgumentError(
-            f"file must be a path, bytes or a binary file object, got {type(file).__name__}"
-        )
+    """The `file` part, typed from the filename's extension as upstream does."""
+    content, name = document_source(file, filename)
     return Part("file", content, filename=name, content_type=_mime_type_for(name))
 
 

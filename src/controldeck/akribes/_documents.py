@@ -23,7 +23,7 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._options import CallOptions
 from controldeck._core._validate import require_str
 from controldeck._core._wait import wait_for
-from controldeck.akribes._base import ProjectResource, segment
+from controldeck.akribes._base import ProjectResource, document_source, segment
 from controldeck.errors import (
     ControlDeckError,
     InvalidArgumentError,
@@ -130,33 +130,6 @@ def _content_hash(value: Any) -> str:
     return text
 
 
-def _source(file: Any, filename: str | None) -> tuple[Path | bytes, str]:
-    """The document's bytes (or path) and the filename to announce; nothing is sent."""
-    if filename is not None:
-        require_str("filename", filename)
-    if isinstance(file, str | os.PathLike):
-        path = Path(os.fspath(file))
-        if not path.is_file():
-            raise InvalidArgumentError(f"file {str(path)[:200]!r} is not a readable file")
-        return path, filename or path.name
-    if isinstance(file, bytes | bytearray | memoryview):
-        data = bytes(file)
-    elif callable(getattr(file, "read", None)):
-        data = file.read()
-        if not isinstance(data, bytes):
-            raise InvalidArgumentError("file must be opened in binary mode ('rb')")
-        name = getattr(file, "name", None)
-        if filename is None and isinstance(name, str) and name:
-            filename = os.path.basename(name)
-    else:
-        raise InvalidArgumentError(
-            f"file must be a path, bytes or a binary file, got {type(file).__name__}"
-        )
-    if filename is None:
-        raise InvalidArgumentError("pass filename= when the document is given as bytes")
-    return data, filename
-
-
 def _sha256(source: Path | bytes) -> str:
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
@@ -260,7 +233,7 @@ class DocumentsClient(ProjectResource):
         Example:
             >>> documents.upload(Path("report.pdf")).document_id
         """
-        source, name = _source(file, filename)
+        source, name = document_source(file, filename)
         return self._upload(source, name, **options)
 
     def _upload(
@@ -322,7 +295,7 @@ class DocumentsClient(ProjectResource):
             >>> doc.conversion_status
             <ConversionStatus.READY: 'ready'>
         """
-        source, name = _source(file, filename)
+        source, name = document_source(file, filename)
         limit = (
             self._client.ingest_poll_timeout
             if timeout is None

@@ -13,7 +13,7 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
 from controldeck._core._validate import require_str, require_str_list
-from controldeck.akribes._base import ProjectResource, project_id_of, segment
+from controldeck.akribes._base import ProjectResource, int_id, project_id_of, segment
 from controldeck.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -36,13 +36,6 @@ else:
     models = LazyModule("controldeck._generated.akribes")
 
 __all__ = ["ChannelsClient", "DraftsClient", "ScriptsClient", "VersionsClient"]
-
-
-def _id(name: str, value: Any) -> int:
-    """An int64 id (a version, a script): an int >= 0, not a bool."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidArgumentError(f"{name} must be an id (an int >= 0), got {value!r:.40}")
-    return value
 
 
 def _flag(name: str, value: Any) -> bool | Unset:
@@ -165,7 +158,7 @@ class ScriptsClient(ProjectResource):
             by_id = id_or_name.isascii() and id_or_name.isdigit()
             wanted = int(id_or_name) if by_id else None
         else:
-            wanted = _id("id_or_name", id_or_name)
+            wanted = int_id("id_or_name", id_or_name)
         if wanted is not None:
             for script in self.list(**options):
                 if script.id == wanted:
@@ -249,7 +242,7 @@ class ScriptsClient(ProjectResource):
             raise InvalidArgumentError(
                 f"order must be a list of script ids, got {type(order).__name__}"
             )
-        body = models.ReorderRequest(order=[_id(f"order[{i}]", v) for i, v in enumerate(order)])
+        body = models.ReorderRequest(order=[int_id(f"order[{i}]", v) for i, v in enumerate(order)])
         self._client._no_reply("PUT", self._path("scripts", "reorder"), json=body, **options)
 
     def check(
@@ -413,7 +406,7 @@ class VersionsClient(ProjectResource):
             'alice@acme.com'
         """
         path = self._path(
-            "scripts", segment("name", name), "versions", str(_id("version_id", version_id))
+            "scripts", segment("name", name), "versions", str(int_id("version_id", version_id))
         )
         return self._client._get_or_none(path, models.ScriptVersion, **options)
 
@@ -606,6 +599,6 @@ class ChannelsClient(ProjectResource):
         """
         path = self._path("scripts", segment("name", name), "channels", segment("channel", channel))
         body = models.MoveChannelRequest(
-            version_id=_id("version_id", version_id), force=_flag("force", force)
+            version_id=int_id("version_id", version_id), force=_flag("force", force)
         )
         self._client._no_reply("PATCH", path, json=body, **options)
