@@ -77,6 +77,7 @@ class BaseClient:
         user_agent: str | None = None,
         error_parser: ErrorParser = parse_generic_error,
         idempotency_header: str | None = None,
+        retry_advice: Callable[[requests.Response], bool | None] | None = None,
     ) -> None:
         """Build the transport.
 
@@ -99,6 +100,7 @@ class BaseClient:
             error_parser=error_parser,
             converter=self._converter,
             idempotency_header=idempotency_header,
+            retry_advice=retry_advice,
             client_name=type(self).__name__,
         )
 
