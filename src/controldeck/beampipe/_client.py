@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import requests
 
@@ -34,6 +34,7 @@ TOKEN_ENV = "BEAMPIPE_TOKEN"
 USERNAME_ENV = "BEAMPIPE_USERNAME"
 PASSWORD_ENV = "BEAMPIPE_PASSWORD"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+_CREDENTIAL_ARGS = frozenset({"token", "refresh_token", "username", "password"})
 
 
 class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
@@ -141,6 +142,38 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         )
         self._auth.refresher = self._refresh_pair
         self._auth.login = self._login_pair
+        self._sharers: list[BeampipeClient] = [self]
+
+    def copy(self, **overrides: Any) -> Self:
+        """A new client like this one, with some constructor arguments replaced.
+
+        Unless `token`, `refresh_token`, `username` or `password` is among the overrides,
+        the copy shares this client's login and tokens: a refresh by either renews both,
+        and the refresh token is never presented twice. Each has its own sessions.
+
+        Example:
+            >>> patient = client.copy(timeout=120, max_retries=5)
+        """
+        other = super().copy(**overrides)
+        if not _CREDENTIAL_ARGS & overrides.keys():
+            other._auth = self._auth
+            other._transport.auth = self._auth
+            other._sharers = self._sharers
+            self._sharers.append(other)
+        return other
+
+    def close(self) -> None:
+        """Close the HTTP sessions this client opened. Safe to call twice.
+
+        Copies sharing its tokens go on working (they renew through their own sessions).
+        """
+        sharers = self._sharers
+        if self in sharers:
+            sharers.remove(self)
+            if sharers and self._auth.refresher == self._refresh_pair:
+                self._auth.refresher = sharers[0]._refresh_pair
+                self._auth.login = sharers[0]._login_pair
+        super().close()
 
     def __repr__(self) -> str:
         who = f", username={self._auth.username!r}" if self._auth.username else ""
