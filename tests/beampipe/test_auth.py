@@ -60,7 +60,10 @@ class TestConstruction:
             assert client.base_url == "http://bp.example:9000"
             assert client.access_token == "env-token"
             assert "alice-pw" not in repr(client)
-            assert repr(client) == "BeampipeClient(base_url='http://bp.example:9000', username='alice')"
+            assert (
+                repr(client)
+                == "BeampipeClient(base_url='http://bp.example:9000', username='alice')"
+            )
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
@@ -78,9 +81,11 @@ class TestConstruction:
             BeampipeClient(**kwargs)
 
     def test_no_credentials_fails_before_sending(self, api: ConformanceMock) -> None:
-        with BeampipeClient(BASE_URL) as client:
-            with pytest.raises(InvalidArgumentError, match="call client.login"):
-                client.current_user()
+        with (
+            BeampipeClient(BASE_URL) as client,
+            pytest.raises(InvalidArgumentError, match=r"call client\.login"),
+        ):
+            client.current_user()
         assert len(api.calls) == 0
 
     def test_auth_repr_hides_tokens(self) -> None:
@@ -111,9 +116,8 @@ class TestLogin:
 
     def test_wrong_password(self, api: ConformanceMock) -> None:
         api.post(f"{API}/login", status=401, json=UNAUTHORIZED)
-        with BeampipeClient(BASE_URL) as client:
-            with pytest.raises(AuthenticationError) as info:
-                client.login("admin", "wrong-password")
+        with BeampipeClient(BASE_URL) as client, pytest.raises(AuthenticationError) as info:
+            client.login("admin", "wrong-password")
         assert info.value.code == "unauthorized"
         assert "wrong-password" not in str(info.value)
         assert client.access_token is None
@@ -156,9 +160,11 @@ class TestRefreshOn401:
     def test_a_second_401_is_final(self, api: ConformanceMock) -> None:
         api.get(f"{API}/user/me", status=401, json=UNAUTHORIZED)
         api.post(f"{API}/refresh", json=pair(2))
-        with BeampipeClient(BASE_URL, TOKEN, refresh_token="refresh-1") as client:
-            with pytest.raises(AuthenticationError):
-                client.current_user()
+        with (
+            BeampipeClient(BASE_URL, TOKEN, refresh_token="refresh-1") as client,
+            pytest.raises(AuthenticationError),
+        ):
+            client.current_user()
         assert [c.request.path_url for c in api.calls] == [
             "/api/v2/user/me",
             "/api/v2/refresh",
@@ -167,9 +173,8 @@ class TestRefreshOn401:
 
     def test_without_a_refresh_token_a_401_is_final(self, api: ConformanceMock) -> None:
         api.get(f"{API}/user/me", status=401, json=UNAUTHORIZED, headers={"x-request-id": "r1"})
-        with BeampipeClient(BASE_URL, TOKEN) as client:
-            with pytest.raises(AuthenticationError) as info:
-                client.current_user()
+        with BeampipeClient(BASE_URL, TOKEN) as client, pytest.raises(AuthenticationError) as info:
+            client.current_user()
         assert info.value.request_id == "r1"
         assert str(info.value).startswith("HTTP 401 [unauthorized]: authentication failed")
         assert len(api.calls) == 1
@@ -202,12 +207,15 @@ class TestRefreshOn401:
         assert api.calls[-1].request.headers["Authorization"] == "Bearer access-3"
 
     def test_403_is_not_refreshed(self, api: ConformanceMock) -> None:
-        forbidden = error_body("forbidden", "superuser required", cls="authorization",
-                               retry="after_remediation")
+        forbidden = error_body(
+            "forbidden", "superuser required", cls="authorization", retry="after_remediation"
+        )
         api.get(f"{API}/user/me", status=403, json=forbidden)
-        with BeampipeClient(BASE_URL, TOKEN, refresh_token="refresh-1") as client:
-            with pytest.raises(PermissionDeniedError):
-                client.current_user()
+        with (
+            BeampipeClient(BASE_URL, TOKEN, refresh_token="refresh-1") as client,
+            pytest.raises(PermissionDeniedError),
+        ):
+            client.current_user()
         assert len(api.calls) == 1
 
 
@@ -349,9 +357,11 @@ class TestExplicitRefreshAndLogout:
             assert client.refresh_token is None
 
     def test_refresh_without_a_refresh_token(self, api: ConformanceMock) -> None:
-        with BeampipeClient(BASE_URL, TOKEN) as client:
-            with pytest.raises(InvalidArgumentError, match="login"):
-                client.refresh()
+        with (
+            BeampipeClient(BASE_URL, TOKEN) as client,
+            pytest.raises(InvalidArgumentError, match="login"),
+        ):
+            client.refresh()
         assert len(api.calls) == 0
 
     def test_logout_revokes_both_and_forgets(self, api: ConformanceMock) -> None:
@@ -371,9 +381,11 @@ class TestExplicitRefreshAndLogout:
         assert body(api.calls[0]) == {"access_token": TOKEN}
 
     def test_logout_without_tokens(self, api: ConformanceMock) -> None:
-        with BeampipeClient(BASE_URL) as client:
-            with pytest.raises(InvalidArgumentError, match="no token"):
-                client.logout()
+        with (
+            BeampipeClient(BASE_URL) as client,
+            pytest.raises(InvalidArgumentError, match="no token"),
+        ):
+            client.logout()
         assert len(api.calls) == 0
 
     def test_a_copy_shares_the_tokens(self, api: ConformanceMock) -> None:
@@ -386,11 +398,16 @@ class TestExplicitRefreshAndLogout:
         copy.current_user()
         assert client.refresh_token == copy.refresh_token == "refresh-2"
         copy.close()
-        assert [c.request.path_url for c in api.calls][-2:] == ["/api/v2/refresh", "/api/v2/user/me"]
+        assert [c.request.path_url for c in api.calls][-2:] == [
+            "/api/v2/refresh",
+            "/api/v2/user/me",
+        ]
 
     def test_a_copy_with_its_own_token_does_not_share(self) -> None:
-        with BeampipeClient(BASE_URL, TOKEN, refresh_token="r") as client:
-            with client.copy(token="other-token") as other:
-                assert other.access_token == "other-token"
-                assert other.refresh_token == "r"
-                assert client.access_token == TOKEN
+        with (
+            BeampipeClient(BASE_URL, TOKEN, refresh_token="r") as client,
+            client.copy(token="other-token") as other,
+        ):
+            assert other.access_token == "other-token"
+            assert other.refresh_token == "r"
+            assert client.access_token == TOKEN

@@ -36,8 +36,9 @@ def sleeps(client: BeampipeClient) -> list[float]:
 
 
 def test_the_failure_record_is_typed(api: ConformanceMock, client: BeampipeClient) -> None:
-    body = error_body("not_found", "execution not found", cls="not_found",
-                      retry="after_remediation")
+    body = error_body(
+        "not_found", "execution not found", cls="not_found", retry="after_remediation"
+    )
     body["failure"]["operator_action"] = "check the id"  # type: ignore[index]
     api.get(f"{API}/user/me", status=404, json=body, headers={"x-request-id": "req-7"})
     with pytest.raises(NotFoundError) as info:
@@ -53,16 +54,25 @@ def test_the_failure_record_is_typed(api: ConformanceMock, client: BeampipeClien
     assert failure is not None and failure is err.details
     assert failure.class_ == "not_found" and failure.retry == "after_remediation"
     assert failure.operator_action == "check the id"
-    assert str(err) == "HTTP 404 [not_found]: execution not found"
+    assert str(err) == "HTTP 404 [not_found]: execution not found [request id: req-7]"
 
 
 def test_validation_diagnostics_are_a_list() -> None:
-    body = error_body("project_config_validation_failed", "project config is invalid",
-                      cls="validation", retry="after_remediation")
+    body = error_body(
+        "project_config_validation_failed",
+        "project config is invalid",
+        cls="validation",
+        retry="after_remediation",
+    )
     body["failure"]["diagnostics"] = [  # type: ignore[index]
         {"path": "metadata.id", "code": "required", "message": "missing", "severity": "error"},
-        {"path": "graph", "code": "bad", "message": "no graph", "severity": "error",
-         "hint": "add graph.url"},
+        {
+            "path": "graph",
+            "code": "bad",
+            "message": "no graph",
+            "severity": "error",
+            "hint": "add graph.url",
+        },
     ]
     info = parse_beampipe_error(body)
     assert info.code == "project_config_validation_failed"
@@ -110,22 +120,27 @@ class TestRetryAdvice:
     def test_safe_retries_a_post(self, api: ConformanceMock, sleeps: list[float]) -> None:
         limited = error_body("rate_limit_exceeded", "slow down", cls="rate_limited", retry="safe")
         api.post(f"{API}/login", status=429, json=limited)
-        api.post(f"{API}/login",
-                 json={"access_token": "a", "refresh_token": "r", "token_type": "bearer"})
+        api.post(
+            f"{API}/login", json={"access_token": "a", "refresh_token": "r", "token_type": "bearer"}
+        )
         with BeampipeClient(BASE_URL, max_retries=2) as client:
             client._transport.sleep = sleeps.append
             client.login("admin", "pw")
         assert len(api.calls) == 2 and len(sleeps) == 1
 
-    def test_after_remediation_is_final_even_for_a_get(
-        self, api: ConformanceMock
-    ) -> None:
-        down = error_body("service_unavailable", "database down", cls="dependency_unavailable",
-                          retry="after_remediation")
+    def test_after_remediation_is_final_even_for_a_get(self, api: ConformanceMock) -> None:
+        down = error_body(
+            "service_unavailable",
+            "database down",
+            cls="dependency_unavailable",
+            retry="after_remediation",
+        )
         api.get(f"{API}/user/me", status=503, json=down)
-        with BeampipeClient(BASE_URL, TOKEN, max_retries=2) as client:
-            with pytest.raises(APIStatusError) as info:
-                client.current_user()
+        with (
+            BeampipeClient(BASE_URL, TOKEN, max_retries=2) as client,
+            pytest.raises(APIStatusError) as info,
+        ):
+            client.current_user()
         assert info.value.status_code == 503 and len(api.calls) == 1
 
     def test_automatic_retries_a_get(self, api: ConformanceMock) -> None:
@@ -139,18 +154,24 @@ class TestRetryAdvice:
         assert len(api.calls) == 2
 
     def test_unsafe_502_is_final(self, api: ConformanceMock) -> None:
-        bad = error_body("daliuge_submit_failed", "submission state unknown",
-                         cls="inconsistent_state", retry="unsafe")
+        bad = error_body(
+            "daliuge_submit_failed",
+            "submission state unknown",
+            cls="inconsistent_state",
+            retry="unsafe",
+        )
         api.get(f"{API}/user/me", status=502, json=bad)
-        with BeampipeClient(BASE_URL, TOKEN, max_retries=2) as client:
-            with pytest.raises(InternalServerError):
-                client.current_user()
+        with (
+            BeampipeClient(BASE_URL, TOKEN, max_retries=2) as client,
+            pytest.raises(InternalServerError),
+        ):
+            client.current_user()
         assert len(api.calls) == 1
 
     def test_rate_limit_error_type(self, api: ConformanceMock) -> None:
-        limited = error_body("rate_limit_exceeded", "slow down", cls="rate_limited",
-                             retry="after_remediation")
+        limited = error_body(
+            "rate_limit_exceeded", "slow down", cls="rate_limited", retry="after_remediation"
+        )
         api.get(f"{API}/user/me", status=429, json=limited)
-        with BeampipeClient(BASE_URL, TOKEN) as client:
-            with pytest.raises(RateLimitError):
-                client.current_user()
+        with BeampipeClient(BASE_URL, TOKEN) as client, pytest.raises(RateLimitError):
+            client.current_user()

@@ -111,9 +111,13 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         username = from_env(username, USERNAME_ENV)
         password = from_env(password, PASSWORD_ENV)
         if (username is None) != (password is None):
-            given, absent = ("username", "password") if password is None else ("password", "username")
+            given, absent = (
+                ("username", "password") if password is None else ("password", "username")
+            )
             env = PASSWORD_ENV if absent == "password" else USERNAME_ENV
-            raise InvalidArgumentError(f"{given} given without {absent}: pass {absent}= or set {env}")
+            raise InvalidArgumentError(
+                f"{given} given without {absent}: pass {absent}= or set {env}"
+            )
         if username is not None:
             require_str("username", username)
         self._auth = BeampipeAuth(
@@ -191,9 +195,7 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         """The refresh token the client will present next (rotated at every refresh)."""
         return self._auth.refresh_token
 
-    def login(
-        self, username: str, password: str, **options: Unpack[CallOptions]
-    ) -> TokenResponse:
+    def login(self, username: str, password: str, **options: Unpack[CallOptions]) -> TokenResponse:
         """Log in (`POST /api/v2/login`) and use the new access/refresh pair from now on.
 
         The username and password are kept, so the client can log in again by itself when
@@ -216,7 +218,9 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         require_str("username", username)
         require_str("password", password)
         reply = self._token_call(
-            "/login", models.LoginRequest(username=username, password=password), (password,),
+            "/login",
+            models.LoginRequest(username=username, password=password),
+            (password,),
             **options,
         )
         self._auth.adopt(TokenPair(reply.access_token, reply.refresh_token), username, password)
@@ -263,8 +267,12 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
             refresh_token=refresh if refresh is not None else UNSET,
         )
         self._no_reply(
-            "POST", "/api/v2/logout", json=body, auth=False,
-            secrets=tuple(t for t in (access, refresh) if t), **options,
+            "POST",
+            "/api/v2/logout",
+            json=body,
+            auth=False,
+            secrets=tuple(t for t in (access, refresh) if t),
+            **options,
         )
         self._auth.forget()
 
@@ -281,7 +289,9 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
 
     def _refresh_pair(self, refresh_token: str, **options: Unpack[CallOptions]) -> TokenPair:
         reply = self._token_call(
-            "/refresh", models.RefreshRequest(refresh_token=refresh_token), (refresh_token,),
+            "/refresh",
+            models.RefreshRequest(refresh_token=refresh_token),
+            (refresh_token,),
             **options,
         )
         return TokenPair(reply.access_token, reply.refresh_token)
@@ -296,7 +306,12 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         self, path: str, body: object, secrets: tuple[str, ...], **options: Unpack[CallOptions]
     ) -> TokenResponse:
         reply = self._call(
-            "POST", "/api/v2" + path, models.TokenResponse, json=body, auth=False,
-            secrets=secrets, **options,
+            "POST",
+            "/api/v2" + path,
+            models.TokenResponse,
+            json=body,
+            auth=False,
+            secrets=secrets,
+            **options,
         )
         return reply
