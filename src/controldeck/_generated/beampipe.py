@@ -21,7 +21,7 @@ from controldeck._core._models import (
 
 @attrs.define(kw_only=True)
 class AlertDeliveryResponse(Model):
-    """One alert delivery (observability.rs L95-105)."""
+    """One alert delivery (observability.rs L96-106)."""
 
     uuid: str
     status: str
@@ -34,7 +34,7 @@ class AlertDeliveryResponse(Model):
 
 @attrs.define(kw_only=True)
 class AlertRuleCreate(Model):
-    """A new alert rule (observability.rs L69-81)."""
+    """A new alert rule (observability.rs L69-82)."""
 
     name: str = attrs.field(validator=not_null)
     trigger_kind: str = attrs.field(validator=not_null)
@@ -48,7 +48,7 @@ class AlertRuleCreate(Model):
 
 @attrs.define(kw_only=True)
 class AlertRuleRow(Model):
-    """An alert rule (models.rs L387-401)."""
+    """An alert rule (models.rs L409-423)."""
 
     uuid: str
     name: str
@@ -66,7 +66,7 @@ class AlertRuleRow(Model):
 
 @attrs.define(kw_only=True)
 class AlertRuleUpdate(Model):
-    """Partial alert-rule update (observability.rs L83-93); an absent (or null) key is
+    """Partial alert-rule update (observability.rs L84-94); an absent (or null) key is
     unchanged.
     """
 
@@ -82,7 +82,7 @@ class AlertRuleUpdate(Model):
 
 @attrs.define(kw_only=True)
 class ArchiveMetadataResponse(Model):
-    """Persisted discovery metadata of one SBID (lib.rs L2071-2079); `metadata_json` is
+    """Persisted discovery metadata of one SBID (lib.rs L2071-2080); `metadata_json` is
     redacted.
     """
 
@@ -97,7 +97,7 @@ class ArchiveMetadataResponse(Model):
 
 @attrs.define(kw_only=True)
 class CurrentUserResponse(Model):
-    """The authenticated user (lib.rs L2001-2011)."""
+    """The authenticated user (lib.rs L1998-2024)."""
 
     uuid: str
     name: str
@@ -153,7 +153,7 @@ class DiagnosticSeverity(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class DiscoverTriggerRequest(Model):
-    """Mark sources for rediscovery (lib.rs L2097-2101): give at most one of
+    """Mark sources for rediscovery (lib.rs L2096-2101): give at most one of
     `source_identifier` / `source_identifiers` (both: 400); neither marks every source of
     the module.
     """
@@ -167,7 +167,7 @@ class DiscoverTriggerRequest(Model):
 
 @attrs.define(kw_only=True)
 class DiscoverTriggerResponse(Model):
-    """The sources marked (lib.rs L2104-2109); discovery itself runs asynchronously."""
+    """The sources marked (lib.rs L2103-2109); discovery itself runs asynchronously."""
 
     project_module: str
     marked_count: int
@@ -201,7 +201,7 @@ class ExecuteResponse(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionArtifactRow(Model):
-    """One execution artifact (models.rs L322-336); `uri`, `inline_json` and `metadata` are
+    """One execution artifact (models.rs L355-369); `uri`, `inline_json` and `metadata` are
     redacted (lib.rs L3129-3137).
     """
 
@@ -221,7 +221,7 @@ class ExecutionArtifactRow(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionObservationRow(Model):
-    """One scheduler/DALiuGE observation (models.rs L296-306)."""
+    """One scheduler/DALiuGE observation (models.rs L330-341)."""
 
     uuid: str
     execution_id: str
@@ -249,7 +249,7 @@ class ExecutionPrepareResponse(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionRead(Model):
-    """A full execution record (lib.rs L2342-2389) with the `ExecutionDebugUrls` keys
+    """A full execution record (lib.rs L2342-2388) with the `ExecutionDebugUrls` keys
     (L2390-2397) flattened in (`#[serde(flatten)]`). Every `Option` field is a present key
     that may be null. `workflow_manifest`, `beampipe_run_record` and `last_error` are
     redacted.
@@ -326,7 +326,7 @@ class ExecutionRetryStage(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class ExecutionRow(Model):
-    """An execution ledger row as stored (beampipe-db models.rs L60-108), returned by the list
+    """An execution ledger row as stored (beampipe-db models.rs L60-109), returned by the list
     endpoints without enrichment or redaction. Requires the keys `ExecutionRead` requires;
     every `Option` field is a present key that may be null. `status` is an `ExecutionStatus`
     value.
@@ -407,7 +407,7 @@ class ExecutionStatus(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class ExecutionStatusResponse(Model):
-    """Status-focused execution view (lib.rs L2418-2444). Terminal `status` values:
+    """Status-focused execution view (lib.rs L2417-2444). Terminal `status` values:
     `completed`, `failed`, `cancelled`, `not_submitted`.
     """
 
@@ -460,7 +460,7 @@ class ExecutionSubmissionAbandonRequest(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionSummaryResponse(Model):
-    """Operator progress summary (lib.rs L2447-2462)."""
+    """Operator progress summary (lib.rs L2446-2462)."""
 
     uuid: str
     project_module: str
@@ -501,7 +501,7 @@ class FailureClass(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class GraphPrepareRequest(Model):
-    """Graph preparation input (lib.rs L3972-3976)."""
+    """Graph preparation input (lib.rs L3968-3972)."""
 
     project_module: str = attrs.field(validator=not_null)
     source_identifiers: list[str] = attrs.field(validator=not_null)
@@ -509,7 +509,7 @@ class GraphPrepareRequest(Model):
 
 @attrs.define(kw_only=True)
 class GraphPrepareResponse(Model):
-    """Prepared graphs and hashes (lib.rs L3978-3993); manifest and graphs are redacted."""
+    """Prepared graphs and hashes (lib.rs L3974-3988); manifest and graphs are redacted."""
 
     project_module: str
     source_identifiers: list[str]
@@ -527,7 +527,7 @@ class GraphPrepareResponse(Model):
 
 @attrs.define(kw_only=True)
 class HealthResponse(Model):
-    """Liveness (lib.rs L746-759): `{"status": "ok", "service": "beampipe-v2"}`."""
+    """Liveness (lib.rs L747-759): `{"status": "ok", "service": "beampipe-v2"}`."""
 
     status: str
     service: str
@@ -556,7 +556,7 @@ class JobCreate(Model):
 
 @attrs.define(kw_only=True)
 class JobResponse(Model):
-    """A job row (lib.rs L4187-4202); `payload` and `last_error` are redacted."""
+    """A job row (lib.rs L4187-4224); `payload` and `last_error` are redacted."""
 
     uuid: str
     kind: str
@@ -645,8 +645,8 @@ class NotificationChannelUpdate(Model):
 
 @attrs.define(kw_only=True)
 class OperatorOverviewResponse(Model):
-    """System overview (lib.rs L1078-1086) with the `OperatorOverviewCounts` keys (models.rs
-    L286-295) flattened in. `casda` is `configured` or `not_configured`; `daliuge` and
+    """System overview (lib.rs L1079-1087) with the `OperatorOverviewCounts` keys (models.rs
+    L307-317) flattened in. `casda` is `configured` or `not_configured`; `daliuge` and
     `scheduler` are `configured` or `profile_managed`.
     """
 
@@ -712,7 +712,7 @@ class ProjectConfigRow(Model):
 
 @attrs.define(kw_only=True)
 class ProjectListItem(Model):
-    """An active project config (lib.rs L1903-1908, `GET /projects`, L1910-1925)."""
+    """An active project config (lib.rs L1903-1908, `GET /projects`, L1911-1925)."""
 
     project_id: str
     version: int
@@ -745,8 +745,8 @@ class ProvenanceSummary(Model):
 
 @attrs.define(kw_only=True)
 class ReadyResponse(Model):
-    """Readiness (lib.rs L780-790). `redis` is `ok`, `error` or `not_configured`; `tap_*` are
-    `ok`, `error` or `not_configured`.
+    """Readiness (lib.rs L781-791, L794-869). `redis` is `ok`, `error` or `not_configured`;
+    `tap_*` are `ok`, `error` or `not_configured`.
     """
 
     status: str
@@ -774,7 +774,7 @@ class RefreshRequest(Model):
 @attrs.define(kw_only=True)
 class RestRemoteDeployment(Model):
     """`deployment` with `kind: rest_remote`: the fields of upstream
-    `RestRemoteDeploymentConfig` (beampipe-profiles lib.rs L46-60, `deny_unknown_fields`);
+    `RestRemoteDeploymentConfig` (beampipe-profiles lib.rs L46-61, `deny_unknown_fields`);
     unset options are left out.
     """
 
@@ -820,7 +820,7 @@ class SchedulerJobRead(Model):
 
 @attrs.define(kw_only=True)
 class SchedulerStatusResponse(Model):
-    """Scheduler connectivity of a Slurm profile (lib.rs L1486-1492)."""
+    """Scheduler connectivity of a Slurm profile (lib.rs L1485-1491)."""
 
     profile: str
     connectivity: Any
@@ -830,7 +830,7 @@ class SchedulerStatusResponse(Model):
 
 @attrs.define(kw_only=True)
 class SlurmCredentialSlot(Model):
-    """File presence of one credential slot (lib.rs L4411-4419)."""
+    """File presence of one credential slot (lib.rs L4412-4420)."""
 
     name: str
     """Directory name under `BEAMPIPE_SSH_CREDENTIALS_DIR`."""
@@ -856,7 +856,7 @@ class SlurmResourceConfig(Model):
 
 @attrs.define(kw_only=True)
 class SourceCreate(Model):
-    """Register (upsert) a source (lib.rs L2031-2036). The server upserts on (`project_module`,
+    """Register (upsert) a source (lib.rs L2030-2036). The server upserts on (`project_module`,
     `source_identifier`) and overwrites `enabled` (repo.rs `upsert_source`).
     """
 
@@ -907,7 +907,7 @@ class SourceRegistryRow(Model):
 
 @attrs.define(kw_only=True)
 class SourceUpdate(Model):
-    """Partial update (lib.rs L2050-2054): an absent key leaves the field unchanged."""
+    """Partial update (lib.rs L2049-2062): an absent key leaves the field unchanged."""
 
     enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     """Absent: unchanged."""
@@ -936,7 +936,7 @@ class ValidationDiagnostic(Model):
     """One project-config diagnostic. The same Rust type as `Diagnostic` (beampipe-project
     lib.rs L1 re-exports `beampipe_domain::Diagnostic as ValidationDiagnostic`); `hint` is
     left out when absent. Used by `ValidationReport` and by `Failure.diagnostics` (the
-    `report.errors` of a `project_config_validation_failed` error, lib.rs L601-610).
+    `report.errors` of a `project_config_validation_failed` error, lib.rs L592-600).
     """
 
     path: str
@@ -948,8 +948,8 @@ class ValidationDiagnostic(Model):
 
 @attrs.define(kw_only=True)
 class ValidationReport(Model):
-    """Project-config validation result (beampipe-project lib.rs L548-555). `warnings` is left
-    out when empty; an upload may add `in_flight_config_pins` (lib.rs L4046-4060).
+    """Project-config validation result (beampipe-project lib.rs L548-556). `warnings` is left
+    out when empty; an upload may add `in_flight_config_pins` (lib.rs L4044-4060).
     """
 
     project_id: str
@@ -973,7 +973,7 @@ class WasmInfo(Model):
 
 @attrs.define(kw_only=True)
 class WasmUploadResponse(Model):
-    """Stored WASM module (lib.rs L4095-4099)."""
+    """Stored WASM module (lib.rs L4094-4098)."""
 
     wasm_sha256: str
     project_config_id: str
@@ -990,7 +990,7 @@ class WorkerHeartbeatResponse(Model):
 
 @attrs.define(kw_only=True)
 class WorkerLeaseRead(Model):
-    """A job lease (lib.rs L1393-1405)."""
+    """A job lease (lib.rs L1392-1404)."""
 
     job_id: str
     kind: str
@@ -1006,7 +1006,7 @@ class WorkerLeaseRead(Model):
 
 @attrs.define(kw_only=True)
 class WorkerPoolSummary(Model):
-    """Per-pool worker counts (models.rs L276-284)."""
+    """Per-pool worker counts (models.rs L297-305)."""
 
     pool: str
     active_workers: int
@@ -1042,7 +1042,7 @@ class WorkerRead(Model):
 
 @attrs.define(kw_only=True)
 class WorkerRegisterRequest(Model):
-    """Register a worker (lib.rs L1236-1251)."""
+    """Register a worker (lib.rs L1217-1251)."""
 
     instance_name: str = attrs.field(validator=not_null)
     host: str = attrs.field(validator=not_null)
@@ -1072,7 +1072,7 @@ class Diagnostic(Model):
 
 @attrs.define(kw_only=True)
 class DiagnosticsResponse(Model):
-    """Operator diagnostics (lib.rs L872-877)."""
+    """Operator diagnostics (lib.rs L871-876)."""
 
     healthy: bool
     generated_at: datetime
@@ -1100,7 +1100,7 @@ class ExecutionCreate(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionOutputVerificationRequest(Model):
-    """Trusted-publisher output inventory (lib.rs L3157-3168, `deny_unknown_fields`)."""
+    """Trusted-publisher output inventory (lib.rs L3158-3168, `deny_unknown_fields`)."""
 
     schema: str = attrs.field(validator=not_null)
     patterns: list[str] = attrs.field(validator=not_null)
@@ -1144,7 +1144,7 @@ class ExecutionRetryResponse(Model):
 
 @attrs.define(kw_only=True)
 class Failure(Model):
-    """Structured failure (beampipe-domain diagnostics.rs L106-118). `operator_action`,
+    """Structured failure (beampipe-domain diagnostics.rs L106-120). `operator_action`,
     `log_reference` and `diagnostics` are left out when empty (`skip_serializing_if`).
     `code` is one of the reference §3 codes (`not_found`, `bad_request`, `unauthorized`,
     `forbidden`, `conflict`, `rate_limit_exceeded`, `service_unavailable`, `database_error`,
@@ -1166,7 +1166,7 @@ class Failure(Model):
 
 @attrs.define(kw_only=True)
 class LedgerSnapshotResponse(Model):
-    """Compact operator snapshot (lib.rs L1829-1844, built at L1852-1900). `correlation_id`,
+    """Compact operator snapshot (lib.rs L1829-1845, built at L1852-1901). `correlation_id`,
     `active_job_id` and `workflow_manifest` are left out when null (`skip_serializing_if`);
     the others are present keys that may be null.
     """
@@ -1242,14 +1242,14 @@ class SlurmRemoteDeployment(Model):
 
 @attrs.define(kw_only=True)
 class SourceBulkCreate(Model):
-    """Bulk upsert (lib.rs L2039-2041); each item is upserted like `POST /sources`."""
+    """Bulk upsert (lib.rs L2038-2041); each item is upserted like `POST /sources`."""
 
     items: list[SourceCreate] = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class SourceBulkCreateResponse(Model):
-    """The upserted rows in request order (lib.rs L2044-2047)."""
+    """The upserted rows in request order (lib.rs L2043-2047)."""
 
     items: list[SourceRegistryRow]
     total: int
@@ -1266,7 +1266,7 @@ class SourceMetadataResponse(Model):
 
 @attrs.define(kw_only=True)
 class ApiErrorResponse(Model):
-    """Every `ApiError` the handlers return (lib.rs L451-496, rendered at L626-655): `error`
+    """Every `ApiError` the handlers return (lib.rs L452-496, rendered at L633-667): `error`
     repeats `failure.message`, `code` repeats `failure.code`. Framework rejections are not
     in this shape (see the `Error` response).
     """
@@ -1305,7 +1305,7 @@ DeploymentConfig: TypeAlias = Annotated[
 @attrs.define(kw_only=True)
 class DeploymentProfile(Model):
     """A deployment profile as sent to create or (full-body) update (beampipe-profiles lib.rs
-    L168-181, `deny_unknown_fields`). `name`: 1-50 ASCII letters, digits, `.`, `_`, `-`;
+    L168-182, `deny_unknown_fields`). `name`: 1-50 ASCII letters, digits, `.`, `_`, `-`;
     `max_concurrent_executions` >= 1 when set (checked by `validate()`, 400).
     """
 
@@ -1322,10 +1322,10 @@ class DeploymentProfile(Model):
 
 @attrs.define(kw_only=True)
 class DeploymentProfileResponse(Model):
-    """A stored deployment profile (lib.rs L4204-4236). `translation` and `deployment` are the
+    """A stored deployment profile (lib.rs L4226-4259). `translation` and `deployment` are the
     validated request objects as the server stored them (`serde_json::to_value` of the typed
-    request, lib.rs L4310-4311), passed through `redact_value`: keys that look secret
-    (`ssh_credential`, anything containing `token`, `password`, ...) come back as
+    request, lib.rs L4310-4311, L4378-4379), passed through `redact_value`: keys that look
+    secret (`ssh_credential`, anything containing `token`, `password`, ...) come back as
     `[REDACTED]`.
     """
 
