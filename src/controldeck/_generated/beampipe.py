@@ -872,11 +872,11 @@ class SourceCreate(Model):
 class SourceExecutionStatus(Model):
     """Discovery and readiness of one source (`GET /sources/{id}/status`)."""
 
-    blockers: list[str]
-    discovery_complete: bool
     ready_for_execution: bool
-    signature_matches_last_execution: bool
+    discovery_complete: bool
     workflow_run_pending: bool
+    signature_matches_last_execution: bool
+    blockers: list[str]
     discovery_signature: str | None = None
     last_executed_discovery_signature: str | None = None
     pending_age_seconds: int | None = None
@@ -1312,12 +1312,12 @@ class DeploymentProfile(Model):
     name: str = attrs.field(validator=not_null)
     translation: DaliugeTranslationConfig = attrs.field(validator=not_null)
     deployment: DeploymentConfig = attrs.field(validator=not_null)
+    description: str | Unset = attrs.field(default=UNSET, validator=not_null)
     project_module: str | Unset = attrs.field(default=UNSET, validator=not_null)
     is_default: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     max_concurrent_executions: int | Unset = attrs.field(
         default=UNSET, validator=not_null
     )
-    description: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
@@ -1336,11 +1336,11 @@ class DeploymentProfileResponse(Model):
     translation: DaliugeTranslationConfig
     deployment: DeploymentConfig
     created_at: datetime
+    description: str | None = None
     project_module: str | None = None
     max_concurrent_executions: int | None = None
     spec_sha256: str | None = None
     updated_at: datetime | None = None
-    description: str | None = None
 
 
 SECRET_FIELDS: frozenset[str] = frozenset(
