@@ -912,7 +912,7 @@ class SourceUpdate(Model):
     enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     """Absent: unchanged."""
     stale_after_hours: int | Unset | None = UNSET
-    """Absent: unchanged; `null`: cleared (`deserialize_present_nullable`, lib.rs L2050-2063)."""
+    """Absent: unchanged; `null`: cleared (`deserialize_present_nullable`, lib.rs L2049-2062)."""
 
 
 @attrs.define(kw_only=True)
@@ -1196,7 +1196,7 @@ class SlurmCredentialListResponse(Model):
 @attrs.define(kw_only=True)
 class SlurmRemoteDeployment(Model):
     """`deployment` with `kind: slurm_remote`: the fields of upstream
-    `SlurmRemoteDeploymentConfig` (beampipe-profiles lib.rs L95-152, `deny_unknown_fields`);
+    `SlurmRemoteDeploymentConfig` (beampipe-profiles lib.rs L95-150, `deny_unknown_fields`);
     unset options are left out.
     """
 
