@@ -241,6 +241,7 @@ class BaseClient:
         params: Mapping[str, Any] | None = None,
         json: Any = NOT_GIVEN,
         body: RequestBody | None = None,
+        auth: bool | Auth = True,
         secrets: Iterable[str] = (),
         **options: Unpack[CallOptions],
     ) -> None:
@@ -251,6 +252,7 @@ class BaseClient:
             params=params,
             json=json,
             body=body,
+            auth=auth,
             secrets=secrets,
             reply="none",
             **options,

@@ -29,8 +29,12 @@ import requests
 
 from controldeck._core._auth import Auth, check_token
 from controldeck._core._describe import request_id_of
-from controldeck.errors import APIConnectionError, APIStatusError, AuthenticationError
-from controldeck.errors import InvalidArgumentError
+from controldeck.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    InvalidArgumentError,
+)
 
 __all__ = ["BeampipeAuth", "TokenPair", "jwt_expiry"]
 
@@ -254,8 +258,12 @@ class BeampipeAuth(Auth):
             return
         raise InvalidArgumentError(f"This call needs a token: {self._missing}")
 
-    def _renewal_failed(self, exc: APIStatusError, response: requests.Response) -> AuthenticationError:
-        what = "logging in again" if self._refresh is None and self._can_login() else "refreshing it"
+    def _renewal_failed(
+        self, exc: APIStatusError, response: requests.Response
+    ) -> AuthenticationError:
+        what = (
+            "logging in again" if self._refresh is None and self._can_login() else "refreshing it"
+        )
         return AuthenticationError(
             f"the access token was rejected and {what} failed "
             f"(HTTP {exc.status_code}{f' [{exc.code}]' if exc.code else ''}: {exc.message}); "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import requests
 
@@ -34,6 +34,7 @@ TOKEN_ENV = "BEAMPIPE_TOKEN"
 USERNAME_ENV = "BEAMPIPE_USERNAME"
 PASSWORD_ENV = "BEAMPIPE_PASSWORD"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+_CREDENTIAL_ARGS = frozenset({"token", "refresh_token", "username", "password"})
 
 
 class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
@@ -110,9 +111,13 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         username = from_env(username, USERNAME_ENV)
         password = from_env(password, PASSWORD_ENV)
         if (username is None) != (password is None):
-            given, absent = ("username", "password") if password is None else ("password", "username")
+            given, absent = (
+                ("username", "password") if password is None else ("password", "username")
+            )
             env = PASSWORD_ENV if absent == "password" else USERNAME_ENV
-            raise InvalidArgumentError(f"{given} given without {absent}: pass {absent}= or set {env}")
+            raise InvalidArgumentError(
+                f"{given} given without {absent}: pass {absent}= or set {env}"
+            )
         if username is not None:
             require_str("username", username)
         self._auth = BeampipeAuth(
@@ -141,6 +146,38 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         )
         self._auth.refresher = self._refresh_pair
         self._auth.login = self._login_pair
+        self._sharers: list[BeampipeClient] = [self]
+
+    def copy(self, **overrides: Any) -> Self:
+        """A new client like this one, with some constructor arguments replaced.
+
+        Unless `token`, `refresh_token`, `username` or `password` is among the overrides,
+        the copy shares this client's login and tokens: a refresh by either renews both,
+        and the refresh token is never presented twice. Each has its own sessions.
+
+        Example:
+            >>> patient = client.copy(timeout=120, max_retries=5)
+        """
+        other = super().copy(**overrides)
+        if not _CREDENTIAL_ARGS & overrides.keys():
+            other._auth = self._auth
+            other._transport.auth = self._auth
+            other._sharers = self._sharers
+            self._sharers.append(other)
+        return other
+
+    def close(self) -> None:
+        """Close the HTTP sessions this client opened. Safe to call twice.
+
+        Copies sharing its tokens go on working (they renew through their own sessions).
+        """
+        sharers = self._sharers
+        if self in sharers:
+            sharers.remove(self)
+            if sharers and self._auth.refresher == self._refresh_pair:
+                self._auth.refresher = sharers[0]._refresh_pair
+                self._auth.login = sharers[0]._login_pair
+        super().close()
 
     def __repr__(self) -> str:
         who = f", username={self._auth.username!r}" if self._auth.username else ""
@@ -158,9 +195,7 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         """The refresh token the client will present next (rotated at every refresh)."""
         return self._auth.refresh_token
 
-    def login(
-        self, username: str, password: str, **options: Unpack[CallOptions]
-    ) -> TokenResponse:
+    def login(self, username: str, password: str, **options: Unpack[CallOptions]) -> TokenResponse:
         """Log in (`POST /api/v2/login`) and use the new access/refresh pair from now on.
 
         The username and password are kept, so the client can log in again by itself when
@@ -183,7 +218,9 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         require_str("username", username)
         require_str("password", password)
         reply = self._token_call(
-            "/login", models.LoginRequest(username=username, password=password), (password,),
+            "/login",
+            models.LoginRequest(username=username, password=password),
+            (password,),
             **options,
         )
         self._auth.adopt(TokenPair(reply.access_token, reply.refresh_token), username, password)
@@ -230,8 +267,12 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
             refresh_token=refresh if refresh is not None else UNSET,
         )
         self._no_reply(
-            "POST", "/api/v2/logout", json=body, auth=False,
-            secrets=tuple(t for t in (access, refresh) if t), **options,
+            "POST",
+            "/api/v2/logout",
+            json=body,
+            auth=False,
+            secrets=tuple(t for t in (access, refresh) if t),
+            **options,
         )
         self._auth.forget()
 
@@ -248,7 +289,9 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
 
     def _refresh_pair(self, refresh_token: str, **options: Unpack[CallOptions]) -> TokenPair:
         reply = self._token_call(
-            "/refresh", models.RefreshRequest(refresh_token=refresh_token), (refresh_token,),
+            "/refresh",
+            models.RefreshRequest(refresh_token=refresh_token),
+            (refresh_token,),
             **options,
         )
         return TokenPair(reply.access_token, reply.refresh_token)
@@ -263,7 +306,12 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         self, path: str, body: object, secrets: tuple[str, ...], **options: Unpack[CallOptions]
     ) -> TokenResponse:
         reply = self._call(
-            "POST", "/api/v2" + path, models.TokenResponse, json=body, auth=False,
-            secrets=secrets, **options,
+            "POST",
+            "/api/v2" + path,
+            models.TokenResponse,
+            json=body,
+            auth=False,
+            secrets=secrets,
+            **options,
         )
         return reply

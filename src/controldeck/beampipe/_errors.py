@@ -127,4 +127,3 @@ def _failure(value: Any) -> Failure | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
