@@ -707,8 +707,8 @@ def _execution_create(
     profile_name: Any,
     profile_id: Any,
 ) -> ExecutionCreate:
-    """The create/prepare body; optional keys are left out, never sent as null (the server
-    rejects unknown keys, and a null would mean something else to a future version)."""
+    """The create/prepare body. Optional keys are left out, never sent as null: the body
+    type denies unknown fields, and leaving a key out is the one form it always accepts."""
     if profile_name is not None and profile_id is not None:
         raise InvalidArgumentError(
             "give deployment_profile_name or deployment_profile_id, not both"
