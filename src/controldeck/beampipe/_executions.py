@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
-from controldeck._core._options import CallOptions, Timeout
+from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._pagination import Page, numbered_pager
 from controldeck._core._validate import require_str
 from controldeck._core._wait import wait_for
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 else:
     models = LazyModule("controldeck._generated.beampipe")
 
-__all__ = ["ExecutionsAPI", "WaitOptions"]
+__all__ = ["ExecutionsAPI"]
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "not_submitted"})
 """Statuses an execution never leaves (`ExecutionStatus::is_terminal`, reference §4)."""
@@ -55,20 +55,6 @@ _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,128}")
 # States an unresolved submission can be abandoned from (lib.rs L3719-3727).
 _ABANDONABLE = ("in_flight", "uncertain")
 _REASON_BYTES = 1000
-
-
-class WaitOptions(TypedDict, total=False):
-    """Per-request options of a wait (`timeout=` there is the whole wait's budget).
-
-    Attributes:
-        request_timeout: Seconds, or `(connect, read)` seconds, for each status request.
-        max_retries: Retries of each status request.
-        extra_headers: Headers added to each status request.
-    """
-
-    request_timeout: Timeout
-    max_retries: int
-    extra_headers: Mapping[str, str]
 
 
 class ExecutionsAPI(BeampipeBase):
@@ -635,7 +621,7 @@ class ExecutionsAPI(BeampipeBase):
         timeout: float | None = 3600.0,
         poll_interval: float = 5.0,
         progress: bool | None = None,
-        **options: Unpack[WaitOptions],
+        **options: Unpack[PollOptions],
     ) -> ExecutionStatusResponse:
         """Poll `get_execution_status` until the execution ends, and return its last status.
 
@@ -671,7 +657,7 @@ class ExecutionsAPI(BeampipeBase):
         """
         raw_id = uuid_id("execution_id", execution_id)
         path = _path(raw_id, "status")
-        call = _call_options(options)
+        call = poll_call_options(options)
         transport = self._transport
         return wait_for(
             lambda: self._get(path, models.ExecutionStatusResponse, **call),
@@ -811,20 +797,6 @@ def _aware(name: str, value: Any) -> datetime:
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise InvalidArgumentError(f"{name} must carry a timezone (e.g. UTC), got {value!r:.60}")
     return parsed
-
-
-def _call_options(options: WaitOptions) -> CallOptions:
-    unknown = set(options) - set(WaitOptions.__annotations__)
-    if unknown:
-        raise InvalidArgumentError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    out: CallOptions = {}
-    if "request_timeout" in options:
-        out["timeout"] = options["request_timeout"]
-    if "max_retries" in options:
-        out["max_retries"] = options["max_retries"]
-    if "extra_headers" in options:
-        out["extra_headers"] = options["extra_headers"]
-    return out
 
 
 def _describe(status: ExecutionStatusResponse) -> str:

@@ -21,14 +21,14 @@ Choices made from the server source (beampipe-core-v2 `crates/beampipe-api/src/l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack, overload
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Unpack, overload
 
 import attrs
 
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET, Unset
-from controldeck._core._options import CallOptions, Timeout
+from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._pagination import Page
 from controldeck._core._validate import require_str, require_str_list
 from controldeck._core._wait import wait_for
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 else:
     models = LazyModule("controldeck._generated.beampipe")
 
-__all__ = ["PollOptions", "SourcesAPI"]
+__all__ = ["SourcesAPI"]
 
 # `stale_after_hours` is an i32 column; the project config's own value must be > 0
 # (beampipe-project validate, "must be > 0"), so the same range is asked of a source's.
@@ -62,35 +62,6 @@ _MAX_I32 = 2**31 - 1
 _REDACTED = "[REDACTED]"
 # Blockers quoted in a timeout message are cut to this many characters in all.
 _BLOCKER_CHARS = 1000
-
-
-class PollOptions(TypedDict, total=False):
-    """Per-request options of a wait (its `timeout=` is the whole wait's budget).
-
-    Attributes:
-        request_timeout: Seconds, or `(connect, read)` seconds, for each status request.
-        max_retries: Retries of each status request.
-        extra_headers: Headers added to each status request.
-    """
-
-    request_timeout: Timeout
-    max_retries: int
-    extra_headers: Mapping[str, str]
-
-
-def _poll_call_options(options: PollOptions) -> CallOptions:
-    """The `CallOptions` of each poll; an unknown keyword fails before anything is sent."""
-    unknown = set(options) - set(PollOptions.__annotations__)
-    if unknown:
-        raise InvalidArgumentError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    out: CallOptions = {}
-    if "request_timeout" in options:
-        out["timeout"] = options["request_timeout"]
-    if "max_retries" in options:
-        out["max_retries"] = options["max_retries"]
-    if "extra_headers" in options:
-        out["extra_headers"] = options["extra_headers"]
-    return out
 
 
 def _require_bool(name: str, value: Any) -> bool:
@@ -556,7 +527,7 @@ class SourcesAPI(BeampipeBase):
             ...     print(status.blockers)
         """
         sid = uuid_id("source_id", source_id)
-        call = _poll_call_options(options)
+        call = poll_call_options(options)
         path = f"{API}/sources/{sid}/status"
         transport = self._transport
         try:
