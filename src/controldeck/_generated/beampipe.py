@@ -21,91 +21,91 @@ from controldeck._core._models import (
 
 @attrs.define(kw_only=True)
 class AlertDeliveryResponse(Model):
-    """One alert delivery (observability.rs L95-105)."""
+    """One alert delivery (observability.rs L96-106)."""
 
-    created_at: datetime
-    payload: Any
-    status: str
     uuid: str
+    status: str
+    payload: Any
+    created_at: datetime
+    rule_id: str | None = None
     channel_id: str | None = None
     error: str | None = None
-    rule_id: str | None = None
 
 
 @attrs.define(kw_only=True)
 class AlertRuleCreate(Model):
-    """A new alert rule (observability.rs L69-81)."""
+    """A new alert rule (observability.rs L69-82)."""
 
-    channel_ids: list[str] = attrs.field(validator=not_null)
     name: str = attrs.field(validator=not_null)
-    trigger_config: Any
     trigger_kind: str = attrs.field(validator=not_null)
-    cooldown_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    trigger_config: Any
+    channel_ids: list[str] = attrs.field(validator=not_null)
     project_module: str | Unset = attrs.field(default=UNSET, validator=not_null)
     severity: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    cooldown_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class AlertRuleRow(Model):
-    """An alert rule (models.rs L387-401)."""
+    """An alert rule (models.rs L409-423)."""
 
+    uuid: str
+    name: str
+    enabled: bool
+    severity: str
+    trigger_kind: str
+    trigger_config: Any
     channel_ids: list[str]
     cooldown_minutes: int
     created_at: datetime
-    enabled: bool
-    name: str
-    severity: str
-    trigger_config: Any
-    trigger_kind: str
-    uuid: str
-    last_fired_at: datetime | None = None
     project_module: str | None = None
+    last_fired_at: datetime | None = None
     updated_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class AlertRuleUpdate(Model):
-    """Partial alert-rule update (observability.rs L83-93); an absent (or null) key is
+    """Partial alert-rule update (observability.rs L84-94); an absent (or null) key is
     unchanged.
     """
 
-    channel_ids: list[str] | Unset = attrs.field(default=UNSET, validator=not_null)
-    cooldown_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     name: str | Unset = attrs.field(default=UNSET, validator=not_null)
     project_module: str | Unset = attrs.field(default=UNSET, validator=not_null)
     severity: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    trigger_config: Any = UNSET
     trigger_kind: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    trigger_config: Any = UNSET
+    channel_ids: list[str] | Unset = attrs.field(default=UNSET, validator=not_null)
+    cooldown_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class ArchiveMetadataResponse(Model):
-    """Persisted discovery metadata of one SBID (lib.rs L2071-2079); `metadata_json` is
+    """Persisted discovery metadata of one SBID (lib.rs L2071-2080); `metadata_json` is
     redacted.
     """
 
-    created_at: datetime
-    project_module: str
-    sbid: str
-    source_identifier: str
     uuid: str
+    project_module: str
+    source_identifier: str
+    sbid: str
+    created_at: datetime
     metadata_json: Any = None
     updated_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class CurrentUserResponse(Model):
-    """The authenticated user (lib.rs L2001-2011)."""
+    """The authenticated user (lib.rs L1998-2024)."""
 
-    created_at: datetime
-    email: str
-    is_superuser: bool
-    name: str
-    profile_image_url: str
-    username: str
     uuid: str
+    name: str
+    username: str
+    email: str
+    profile_image_url: str
+    is_superuser: bool
+    created_at: datetime
     updated_at: datetime | None = None
 
 
@@ -121,17 +121,17 @@ class DaliugeInspectResponse(Model):
     """DALiuGE translator and manager inspection (lib.rs L1569-1574)."""
 
     translator: Any
-    manager: Any = None
     profile: str | None = None
+    manager: Any = None
 
 
 @attrs.define(kw_only=True)
 class DaliugeManagerTopologyConfig(Model):
     """DALiuGE manager topology (`deny_unknown_fields`)."""
 
-    co_host_dim: bool | Unset = attrs.field(default=UNSET, validator=not_null)
-    islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
     nodes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    co_host_dim: bool | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
@@ -141,8 +141,8 @@ class DaliugeTranslationConfig(Model):
     """
 
     algo: DaliugeAlgo | Unset = attrs.field(default=UNSET, validator=not_null)
-    num_islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
     num_par: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    num_islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
     tm_url: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
@@ -153,7 +153,7 @@ class DiagnosticSeverity(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class DiscoverTriggerRequest(Model):
-    """Mark sources for rediscovery (lib.rs L2097-2101): give at most one of
+    """Mark sources for rediscovery (lib.rs L2096-2101): give at most one of
     `source_identifier` / `source_identifiers` (both: 400); neither marks every source of
     the module.
     """
@@ -167,12 +167,12 @@ class DiscoverTriggerRequest(Model):
 
 @attrs.define(kw_only=True)
 class DiscoverTriggerResponse(Model):
-    """The sources marked (lib.rs L2104-2109); discovery itself runs asynchronously."""
+    """The sources marked (lib.rs L2103-2109); discovery itself runs asynchronously."""
 
-    marked_count: int
-    message: str
     project_module: str
+    marked_count: int
     source_identifiers: list[str]
+    message: str
 
 
 @attrs.define(kw_only=True)
@@ -201,34 +201,34 @@ class ExecuteResponse(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionArtifactRow(Model):
-    """One execution artifact (models.rs L322-336); `uri`, `inline_json` and `metadata` are
+    """One execution artifact (models.rs L355-369); `uri`, `inline_json` and `metadata` are
     redacted (lib.rs L3129-3137).
     """
 
-    created_at: datetime
+    uuid: str
     execution_id: str
     kind: str
-    media_type: str
-    metadata: Any
-    producer_phase: str
-    sha256: str
     storage_kind: str
-    uuid: str
+    media_type: str
+    sha256: str
+    producer_phase: str
+    metadata: Any
+    created_at: datetime
+    uri: str | None = None
     inline_json: Any = None
     size_bytes: int | None = None
-    uri: str | None = None
 
 
 @attrs.define(kw_only=True)
 class ExecutionObservationRow(Model):
-    """One scheduler/DALiuGE observation (models.rs L296-306)."""
+    """One scheduler/DALiuGE observation (models.rs L330-341)."""
 
+    uuid: str
     execution_id: str
     kind: str
     normalized_state: str
-    observed_at: datetime
     payload: Any
-    uuid: str
+    observed_at: datetime
     raw_state: str | None = None
     reason: str | None = None
     source_version: str | None = None
@@ -249,7 +249,7 @@ class ExecutionPrepareResponse(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionRead(Model):
-    """A full execution record (lib.rs L2342-2389) with the `ExecutionDebugUrls` keys
+    """A full execution record (lib.rs L2342-2388) with the `ExecutionDebugUrls` keys
     (L2390-2397) flattened in (`#[serde(flatten)]`). Every `Option` field is a present key
     that may be null. `workflow_manifest`, `beampipe_run_record` and `last_error` are
     redacted.
@@ -326,7 +326,7 @@ class ExecutionRetryStage(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class ExecutionRow(Model):
-    """An execution ledger row as stored (beampipe-db models.rs L60-108), returned by the list
+    """An execution ledger row as stored (beampipe-db models.rs L60-109), returned by the list
     endpoints without enrichment or redaction. Requires the keys `ExecutionRead` requires;
     every `Option` field is a present key that may be null. `status` is an `ExecutionStatus`
     value.
@@ -407,35 +407,35 @@ class ExecutionStatus(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class ExecutionStatusResponse(Model):
-    """Status-focused execution view (lib.rs L2418-2444). Terminal `status` values:
+    """Status-focused execution view (lib.rs L2417-2444). Terminal `status` values:
     `completed`, `failed`, `cancelled`, `not_submitted`.
     """
 
-    retry_count: int
-    status: str
     uuid: str
-    completed_at: datetime | None = None
-    control_phase: str | None = None
-    daliuge_session_id: str | None = None
-    daliuge_state: str | None = None
-    dim_state: str | None = None
-    duration_seconds: int | None = None
+    status: str
+    retry_count: int
     execution_phase: str | None = None
-    failure_class: str | None = None
-    last_error: str | None = None
-    last_observation_at: datetime | None = None
-    output_state: str | None = None
-    scheduler_job_id: str | None = None
     scheduler_name: str | None = None
+    scheduler_job_id: str | None = None
+    daliuge_session_id: str | None = None
+    control_phase: str | None = None
+    submission_state: str | None = None
+    submission_deadline_at: datetime | None = None
+    submission_abandoned_at: datetime | None = None
+    scheduler_state: str | None = None
     scheduler_raw_state: str | None = None
     scheduler_reason: str | None = None
-    scheduler_state: str | None = None
-    slurm_state: str | None = None
-    started_at: datetime | None = None
-    submission_abandoned_at: datetime | None = None
-    submission_deadline_at: datetime | None = None
-    submission_state: str | None = None
+    daliuge_state: str | None = None
+    output_state: str | None = None
     terminal_outcome: str | None = None
+    failure_class: str | None = None
+    last_error: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    slurm_state: str | None = None
+    dim_state: str | None = None
+    last_observation_at: datetime | None = None
+    duration_seconds: int | None = None
 
 
 @attrs.define(kw_only=True)
@@ -444,38 +444,38 @@ class ExecutionSubmissionAbandonRequest(Model):
     `deny_unknown_fields`).
     """
 
-    acknowledge_external_job_may_exist: bool = attrs.field(validator=not_null)
-    """Explicit acknowledgement that negative scheduler evidence cannot prove non-existence."""
-    expected_daliuge_session_id: str = attrs.field(validator=not_null)
-    """Compare-and-set guard for the exact DALiuGE/Slurm submission name."""
-    expected_submission_deadline_at: datetime = attrs.field(validator=not_null)
-    """Compare-and-set guard for the persisted backend submission deadline."""
+    reason: str = attrs.field(validator=not_null)
+    """Required operator rationale, stored with the durable abandonment evidence."""
     expected_submission_state: str = attrs.field(validator=not_null)
     """Compare-and-set guard. Only `in_flight` and `uncertain` may be abandoned. (`in_flight`
     or `uncertain`).
     """
-    reason: str = attrs.field(validator=not_null)
-    """Required operator rationale, stored with the durable abandonment evidence."""
+    expected_daliuge_session_id: str = attrs.field(validator=not_null)
+    """Compare-and-set guard for the exact DALiuGE/Slurm submission name."""
+    expected_submission_deadline_at: datetime = attrs.field(validator=not_null)
+    """Compare-and-set guard for the persisted backend submission deadline."""
+    acknowledge_external_job_may_exist: bool = attrs.field(validator=not_null)
+    """Explicit acknowledgement that negative scheduler evidence cannot prove non-existence."""
 
 
 @attrs.define(kw_only=True)
 class ExecutionSummaryResponse(Model):
-    """Operator progress summary (lib.rs L2447-2462)."""
+    """Operator progress summary (lib.rs L2446-2462)."""
 
-    archive_name: str
+    uuid: str
     project_module: str
+    archive_name: str
+    status: str
     requested_source_count: int
     requested_source_identifiers: list[str]
-    status: str
-    uuid: str
-    control_phase: str | None = None
-    daliuge_session_id: str | None = None
-    daliuge_state: str | None = None
-    last_error: str | None = None
-    scheduler_job_id: str | None = None
     scheduler_name: str | None = None
+    scheduler_job_id: str | None = None
+    daliuge_session_id: str | None = None
+    control_phase: str | None = None
     scheduler_state: str | None = None
+    daliuge_state: str | None = None
     terminal_outcome: str | None = None
+    last_error: str | None = None
 
 
 class FailureClass(OpenStrEnum):
@@ -501,7 +501,7 @@ class FailureClass(OpenStrEnum):
 
 @attrs.define(kw_only=True)
 class GraphPrepareRequest(Model):
-    """Graph preparation input (lib.rs L3972-3976)."""
+    """Graph preparation input (lib.rs L3968-3972)."""
 
     project_module: str = attrs.field(validator=not_null)
     source_identifiers: list[str] = attrs.field(validator=not_null)
@@ -509,28 +509,28 @@ class GraphPrepareRequest(Model):
 
 @attrs.define(kw_only=True)
 class GraphPrepareResponse(Model):
-    """Prepared graphs and hashes (lib.rs L3978-3993); manifest and graphs are redacted."""
+    """Prepared graphs and hashes (lib.rs L3974-3988); manifest and graphs are redacted."""
 
-    manifest: Any
-    manifest_sha256: str
-    patch_summary: Any
-    patched_graph: Any
-    patched_graph_sha256: str
+    project_module: str
+    source_identifiers: list[str]
     project_config_id: str
     project_config_version: int
-    project_module: str
     project_spec_sha256: str
-    source_graph: Any
+    manifest_sha256: str
     source_graph_sha256: str
-    source_identifiers: list[str]
+    patched_graph_sha256: str
+    patch_summary: Any
+    manifest: Any
+    source_graph: Any
+    patched_graph: Any
 
 
 @attrs.define(kw_only=True)
 class HealthResponse(Model):
-    """Liveness (lib.rs L746-759): `{"status": "ok", "service": "beampipe-v2"}`."""
+    """Liveness (lib.rs L747-759): `{"status": "ok", "service": "beampipe-v2"}`."""
 
-    service: str
     status: str
+    service: str
 
 
 @attrs.define(kw_only=True)
@@ -548,29 +548,29 @@ class JobCreate(Model):
     """Enqueue a background job (lib.rs L4178-4185)."""
 
     kind: str = attrs.field(validator=not_null)
-    execution_id: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    idempotency_key: str | Unset = attrs.field(default=UNSET, validator=not_null)
     payload: Any = UNSET
     """Any JSON; absent means `null` (`#[serde(default)]` on a `serde_json::Value`)."""
+    execution_id: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    idempotency_key: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class JobResponse(Model):
-    """A job row (lib.rs L4187-4202); `payload` and `last_error` are redacted."""
+    """A job row (lib.rs L4187-4224); `payload` and `last_error` are redacted."""
 
-    attempts: int
-    created_at: datetime
+    uuid: str
     kind: str
-    max_attempts: int
-    next_run_at: datetime
     payload: Any
     status: str
-    uuid: str
+    attempts: int
+    max_attempts: int
+    next_run_at: datetime
+    created_at: datetime
     execution_id: str | None = None
+    phase: str | None = None
+    locked_until: datetime | None = None
     idempotency_key: str | None = None
     last_error: str | None = None
-    locked_until: datetime | None = None
-    phase: str | None = None
     updated_at: datetime | None = None
 
 
@@ -578,10 +578,10 @@ class JobResponse(Model):
 class LoginRequest(Model):
     """Username/password login (lib.rs L1956-1960)."""
 
+    username: str = attrs.field(validator=not_null)
     password: str = attrs.field(
         validator=not_null, repr=lambda _: "<redacted>", metadata={"secret": True}
     )
-    username: str = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
@@ -608,10 +608,10 @@ class NotificationChannelCreate(Model):
     `config.url`) or `email` (needs `config.smtp_host`).
     """
 
+    name: str = attrs.field(validator=not_null)
+    kind: str = attrs.field(validator=not_null)
     config: Any
     """Channel settings; secrets should be `{"env": ...}` / `{"file": ...}` refs."""
-    kind: str = attrs.field(validator=not_null)
-    name: str = attrs.field(validator=not_null)
     enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
@@ -621,14 +621,14 @@ class NotificationChannelResponse(Model):
     redacted paths.
     """
 
-    config: Any
-    configured_fields: list[str]
-    created_at: datetime
-    enabled: bool
-    kind: str
-    name: str
-    secret_fields: list[str]
     uuid: str
+    name: str
+    kind: str
+    config: Any
+    secret_fields: list[str]
+    configured_fields: list[str]
+    enabled: bool
+    created_at: datetime
     updated_at: datetime | None = None
 
 
@@ -638,29 +638,29 @@ class NotificationChannelUpdate(Model):
     stored one; `[REDACTED]` values keep the stored secret.
     """
 
+    name: str | Unset = attrs.field(default=UNSET, validator=not_null)
     config: Any = UNSET
     enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
-    name: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class OperatorOverviewResponse(Model):
-    """System overview (lib.rs L1078-1086) with the `OperatorOverviewCounts` keys (models.rs
-    L286-295) flattened in. `casda` is `configured` or `not_configured`; `daliuge` and
+    """System overview (lib.rs L1079-1087) with the `OperatorOverviewCounts` keys (models.rs
+    L307-317) flattened in. `casda` is `configured` or `not_configured`; `daliuge` and
     `scheduler` are `configured` or `profile_managed`.
     """
 
-    active_workers: int
-    failed_executions: int
-    pending_admissions: int
-    queue_depth: int
-    recent_alerts: int
+    generated_at: datetime
     registered_sources: int
+    pending_admissions: int
     running_executions: int
+    failed_executions: int
+    queue_depth: int
+    active_workers: int
     stale_workers: int
+    recent_alerts: int
     casda: str
     daliuge: str
-    generated_at: datetime
     scheduler: str
 
 
@@ -668,8 +668,8 @@ class OperatorOverviewResponse(Model):
 class OutputInventoryProduct(Model):
     """One output product (`deny_unknown_fields`)."""
 
-    bytes: int = attrs.field(validator=not_null)
     path: str = attrs.field(validator=not_null)
+    bytes: int = attrs.field(validator=not_null)
     sha256: str = attrs.field(validator=not_null)
 
 
@@ -678,9 +678,9 @@ class OutputPublicationAcknowledgement(Model):
     """Publisher receipt (`deny_unknown_fields`)."""
 
     acknowledged: bool = attrs.field(validator=not_null)
-    published_at: datetime = attrs.field(validator=not_null)
     publisher: str = attrs.field(validator=not_null)
     receipt_id: str = attrs.field(validator=not_null)
+    published_at: datetime = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
@@ -712,7 +712,7 @@ class ProjectConfigRow(Model):
 
 @attrs.define(kw_only=True)
 class ProjectListItem(Model):
-    """An active project config (lib.rs L1903-1908, `GET /projects`, L1910-1925)."""
+    """An active project config (lib.rs L1903-1908, `GET /projects`, L1911-1925)."""
 
     project_id: str
     version: int
@@ -723,15 +723,15 @@ class ProjectListItem(Model):
 class ProvenanceEventResponse(Model):
     """One provenance event (observability.rs L122-134); `payload` is redacted."""
 
-    event_type: str
     id: str
     occurred_at: datetime
-    payload: Any
+    event_type: str
     project_module: str
+    payload: Any
+    source_identifier: str | None = None
+    execution_id: str | None = None
     actor: str | None = None
     correlation_id: str | None = None
-    execution_id: str | None = None
-    source_identifier: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -745,18 +745,18 @@ class ProvenanceSummary(Model):
 
 @attrs.define(kw_only=True)
 class ReadyResponse(Model):
-    """Readiness (lib.rs L780-790). `redis` is `ok`, `error` or `not_configured`; `tap_*` are
-    `ok`, `error` or `not_configured`.
+    """Readiness (lib.rs L781-791, L794-869). `redis` is `ok`, `error` or `not_configured`;
+    `tap_*` are `ok`, `error` or `not_configured`.
     """
 
-    database: str
-    jobs_running: int
-    queue_depth: int
-    redis: str
-    service: str
     status: str
+    service: str
+    database: str
+    redis: str
     tap_casda: str
     tap_vizier: str
+    queue_depth: int
+    jobs_running: int
 
 
 @attrs.define(kw_only=True)
@@ -774,17 +774,17 @@ class RefreshRequest(Model):
 @attrs.define(kw_only=True)
 class RestRemoteDeployment(Model):
     """`deployment` with `kind: rest_remote`: the fields of upstream
-    `RestRemoteDeploymentConfig` (beampipe-profiles lib.rs L46-60, `deny_unknown_fields`);
+    `RestRemoteDeploymentConfig` (beampipe-profiles lib.rs L46-61, `deny_unknown_fields`);
     unset options are left out.
     """
 
     kind: Literal["rest_remote"] = "rest_remote"
+    dim_host_for_tm: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    dim_port_for_tm: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    """1-65535; 8001 when absent."""
     deploy_host: str | Unset = attrs.field(default=UNSET, validator=not_null)
     """Required by `validate()` (400 when missing or blank)."""
     deploy_port: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    """1-65535; 8001 when absent."""
-    dim_host_for_tm: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    dim_port_for_tm: int | Unset = attrs.field(default=UNSET, validator=not_null)
     """1-65535; 8001 when absent."""
     use_https: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     verify_ssl: bool | Unset = attrs.field(default=UNSET, validator=not_null)
@@ -806,57 +806,57 @@ class SchedulerJobRead(Model):
     """An execution submitted to Slurm (lib.rs L1523-1536)."""
 
     execution_id: str
-    execution_status: str
     project_module: str
+    execution_status: str
     submitted_at: datetime
-    daliuge_session_id: str | None = None
-    last_reconciled_at: datetime | None = None
-    remote_session_dir: str | None = None
     scheduler_job_id: str | None = None
+    scheduler_state: str | None = None
     scheduler_raw_state: str | None = None
     scheduler_reason: str | None = None
-    scheduler_state: str | None = None
+    daliuge_session_id: str | None = None
+    remote_session_dir: str | None = None
+    last_reconciled_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class SchedulerStatusResponse(Model):
-    """Scheduler connectivity of a Slurm profile (lib.rs L1486-1492)."""
+    """Scheduler connectivity of a Slurm profile (lib.rs L1485-1491)."""
 
-    connectivity: Any
     profile: str
-    rendered_resource_request: str
+    connectivity: Any
     resource_request: Any
+    rendered_resource_request: str
 
 
 @attrs.define(kw_only=True)
 class SlurmCredentialSlot(Model):
-    """File presence of one credential slot (lib.rs L4411-4419)."""
+    """File presence of one credential slot (lib.rs L4412-4420)."""
 
-    known_hosts: bool
     name: str
     """Directory name under `BEAMPIPE_SSH_CREDENTIALS_DIR`."""
-    passphrase: bool
     private_key: bool
     public_key: bool
+    passphrase: bool
+    known_hosts: bool
 
 
 @attrs.define(kw_only=True)
 class SlurmResourceConfig(Model):
     """Slurm resource request (`deny_unknown_fields`); every field is left out when unset."""
 
-    constraint: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    partition: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    nodes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    tasks: int | Unset = attrs.field(default=UNSET, validator=not_null)
     cpus_per_task: int | Unset = attrs.field(default=UNSET, validator=not_null)
     memory: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    nodes: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    partition: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    quality_of_service: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    tasks: int | Unset = attrs.field(default=UNSET, validator=not_null)
     wall_time_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    constraint: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    quality_of_service: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class SourceCreate(Model):
-    """Register (upsert) a source (lib.rs L2031-2036). The server upserts on (`project_module`,
+    """Register (upsert) a source (lib.rs L2030-2036). The server upserts on (`project_module`,
     `source_identifier`) and overwrites `enabled` (repo.rs `upsert_source`).
     """
 
@@ -872,11 +872,11 @@ class SourceCreate(Model):
 class SourceExecutionStatus(Model):
     """Discovery and readiness of one source (`GET /sources/{id}/status`)."""
 
-    blockers: list[str]
-    discovery_complete: bool
     ready_for_execution: bool
-    signature_matches_last_execution: bool
+    discovery_complete: bool
     workflow_run_pending: bool
+    signature_matches_last_execution: bool
+    blockers: list[str]
     discovery_signature: str | None = None
     last_executed_discovery_signature: str | None = None
     pending_age_seconds: int | None = None
@@ -886,33 +886,33 @@ class SourceExecutionStatus(Model):
 class SourceRegistryRow(Model):
     """A registered source (beampipe-db models.rs L28-47), returned as stored."""
 
-    created_at: datetime
-    enabled: bool
+    uuid: str
     project_module: str
     source_identifier: str
-    uuid: str
+    enabled: bool
+    created_at: datetime
     workflow_run_pending: bool
-    discovery_claim_expires_at: datetime | None = None
-    discovery_claim_token: str | None = None
-    discovery_signature: str | None = None
-    last_attempted_at: datetime | None = None
     last_checked_at: datetime | None = None
-    last_executed_discovery_signature: str | None = None
+    last_attempted_at: datetime | None = None
     stale_after_hours: int | None = None
-    workflow_claim_expires_at: datetime | None = None
+    discovery_signature: str | None = None
+    last_executed_discovery_signature: str | None = None
+    discovery_claim_token: str | None = None
+    discovery_claim_expires_at: datetime | None = None
+    workflow_run_pending_at: datetime | None = None
     workflow_claim_token: str | None = None
     workflow_claimed_at: datetime | None = None
-    workflow_run_pending_at: datetime | None = None
+    workflow_claim_expires_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class SourceUpdate(Model):
-    """Partial update (lib.rs L2050-2054): an absent key leaves the field unchanged."""
+    """Partial update (lib.rs L2049-2062): an absent key leaves the field unchanged."""
 
     enabled: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     """Absent: unchanged."""
     stale_after_hours: int | Unset | None = UNSET
-    """Absent: unchanged; `null`: cleared (`deserialize_present_nullable`, lib.rs L2050-2063)."""
+    """Absent: unchanged; `null`: cleared (`deserialize_present_nullable`, lib.rs L2049-2062)."""
 
 
 @attrs.define(kw_only=True)
@@ -936,26 +936,26 @@ class ValidationDiagnostic(Model):
     """One project-config diagnostic. The same Rust type as `Diagnostic` (beampipe-project
     lib.rs L1 re-exports `beampipe_domain::Diagnostic as ValidationDiagnostic`); `hint` is
     left out when absent. Used by `ValidationReport` and by `Failure.diagnostics` (the
-    `report.errors` of a `project_config_validation_failed` error, lib.rs L601-610).
+    `report.errors` of a `project_config_validation_failed` error, lib.rs L592-600).
     """
 
-    code: str
-    message: str
     path: str
     severity: DiagnosticSeverity
+    code: str
+    message: str
     hint: str | None = None
 
 
 @attrs.define(kw_only=True)
 class ValidationReport(Model):
-    """Project-config validation result (beampipe-project lib.rs L548-555). `warnings` is left
-    out when empty; an upload may add `in_flight_config_pins` (lib.rs L4046-4060).
+    """Project-config validation result (beampipe-project lib.rs L548-556). `warnings` is left
+    out when empty; an upload may add `in_flight_config_pins` (lib.rs L4044-4060).
     """
 
-    errors: list[ValidationDiagnostic]
     project_id: str
-    spec_sha256: str
     valid: bool
+    errors: list[ValidationDiagnostic]
+    spec_sha256: str
     warnings: list[ValidationDiagnostic] = attrs.field(factory=list)
 
 
@@ -973,88 +973,88 @@ class WasmInfo(Model):
 
 @attrs.define(kw_only=True)
 class WasmUploadResponse(Model):
-    """Stored WASM module (lib.rs L4095-4099)."""
+    """Stored WASM module (lib.rs L4094-4098)."""
 
-    project_config_id: str
     wasm_sha256: str
+    project_config_id: str
 
 
 @attrs.define(kw_only=True)
 class WorkerHeartbeatResponse(Model):
     """Heartbeat receipt (lib.rs L1298-1303)."""
 
+    worker_id: str
     accepted: bool
     recorded_at: datetime
-    worker_id: str
 
 
 @attrs.define(kw_only=True)
 class WorkerLeaseRead(Model):
-    """A job lease (lib.rs L1393-1405)."""
+    """A job lease (lib.rs L1392-1404)."""
 
-    attempts: int
     job_id: str
     kind: str
     pool: str
-    claim_id: str | None = None
+    attempts: int
     execution_id: str | None = None
-    heartbeat_at: datetime | None = None
-    lease_expires_at: datetime | None = None
-    required_capability: str | None = None
     worker_id: str | None = None
+    claim_id: str | None = None
+    required_capability: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class WorkerPoolSummary(Model):
-    """Per-pool worker counts (models.rs L276-284)."""
+    """Per-pool worker counts (models.rs L297-305)."""
 
-    active_leases: int
-    active_workers: int
-    concurrency_limit: int
-    draining_workers: int
     pool: str
+    active_workers: int
+    draining_workers: int
     unhealthy_workers: int
+    concurrency_limit: int
+    active_leases: int
 
 
 @attrs.define(kw_only=True)
 class WorkerRead(Model):
     """A control-plane worker (lib.rs L1126-1146)."""
 
-    active_leases: int
-    capabilities: list[str]
-    concurrency_limit: int
-    health: str
-    heartbeat_age_seconds: int
-    host: str
     id: str
     instance_name: str
-    labels: Any
-    last_heartbeat_at: datetime
-    pool: str
+    host: str
     role: str
-    started_at: datetime
-    status: str
+    pool: str
+    capabilities: list[str]
+    labels: Any
     version: str
-    draining_at: datetime | None = None
+    concurrency_limit: int
+    status: str
+    health: str
+    active_leases: int
+    heartbeat_age_seconds: int
+    started_at: datetime
+    last_heartbeat_at: datetime
     process_id: int | None = None
+    draining_at: datetime | None = None
     stopped_at: datetime | None = None
 
 
 @attrs.define(kw_only=True)
 class WorkerRegisterRequest(Model):
-    """Register a worker (lib.rs L1236-1251)."""
+    """Register a worker (lib.rs L1217-1251)."""
 
-    host: str = attrs.field(validator=not_null)
     instance_name: str = attrs.field(validator=not_null)
+    host: str = attrs.field(validator=not_null)
     version: str = attrs.field(validator=not_null)
-    capabilities: list[str] | Unset = attrs.field(default=UNSET, validator=not_null)
-    concurrency_limit: int | Unset = attrs.field(default=UNSET, validator=not_null)
     id: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    labels: dict[str, Any] | Unset = attrs.field(default=UNSET, validator=not_null)
-    """JSON object of labels."""
-    pool: str | Unset = attrs.field(default=UNSET, validator=not_null)
     process_id: int | Unset = attrs.field(default=UNSET, validator=not_null)
     role: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    pool: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    capabilities: list[str] | Unset = attrs.field(default=UNSET, validator=not_null)
+    labels: dict[str, Any] | Unset = attrs.field(default=UNSET, validator=not_null)
+    """JSON object of labels."""
+    concurrency_limit: int | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
@@ -1063,20 +1063,20 @@ class Diagnostic(Model):
     `hint` is left out when absent.
     """
 
-    code: str
-    message: str
     path: str
     severity: DiagnosticSeverity
+    code: str
+    message: str
     hint: str | None = None
 
 
 @attrs.define(kw_only=True)
 class DiagnosticsResponse(Model):
-    """Operator diagnostics (lib.rs L872-877)."""
+    """Operator diagnostics (lib.rs L871-876)."""
 
-    diagnostics: list[Diagnostic]
-    generated_at: datetime
     healthy: bool
+    generated_at: datetime
+    diagnostics: list[Diagnostic]
 
 
 @attrs.define(kw_only=True)
@@ -1086,10 +1086,10 @@ class ExecutionCreate(Model):
     not send null keys here.
     """
 
-    archive_name: str = attrs.field(validator=not_null)
-    """Archive to stage from, e.g. `casda`."""
     project_module: str = attrs.field(validator=not_null)
     sources: list[ExecutionSourceSelection] = attrs.field(validator=not_null)
+    archive_name: str = attrs.field(validator=not_null)
+    """Archive to stage from, e.g. `casda`."""
     deployment_profile_id: str | Unset = attrs.field(default=UNSET, validator=not_null)
     """Use this profile (else the name, else the default)."""
     deployment_profile_name: str | Unset = attrs.field(
@@ -1100,23 +1100,23 @@ class ExecutionCreate(Model):
 
 @attrs.define(kw_only=True)
 class ExecutionOutputVerificationRequest(Model):
-    """Trusted-publisher output inventory (lib.rs L3157-3168, `deny_unknown_fields`)."""
+    """Trusted-publisher output inventory (lib.rs L3158-3168, `deny_unknown_fields`)."""
 
-    durable_destination_uri: str = attrs.field(validator=not_null)
-    inventory_sha256: str = attrs.field(validator=not_null)
-    pattern_counts: dict[str, int] = attrs.field(validator=not_null)
-    patterns: list[str] = attrs.field(validator=not_null)
-    products: list[OutputInventoryProduct] = attrs.field(validator=not_null)
-    publication: OutputPublicationAcknowledgement = attrs.field(validator=not_null)
     schema: str = attrs.field(validator=not_null)
+    patterns: list[str] = attrs.field(validator=not_null)
+    pattern_counts: dict[str, int] = attrs.field(validator=not_null)
+    products: list[OutputInventoryProduct] = attrs.field(validator=not_null)
+    inventory_sha256: str = attrs.field(validator=not_null)
+    durable_destination_uri: str = attrs.field(validator=not_null)
+    publication: OutputPublicationAcknowledgement = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class ExecutionOutputVerificationResponse(Model):
     """The execution after verification and the stored inventory artifact."""
 
-    artifact: ExecutionArtifactRow
     execution: ExecutionRead
+    artifact: ExecutionArtifactRow
 
 
 @attrs.define(kw_only=True)
@@ -1132,19 +1132,19 @@ class ExecutionPatchRequest(Model):
 class ExecutionRetryResponse(Model):
     """Accepted retry (202)."""
 
-    do_stage: bool
-    do_submit: bool
+    status: str
+    """Always `accepted`."""
     execution_id: str
     job_id: str
     retry_count: int
     stage: ExecutionRetryStage
-    status: str
-    """Always `accepted`."""
+    do_stage: bool
+    do_submit: bool
 
 
 @attrs.define(kw_only=True)
 class Failure(Model):
-    """Structured failure (beampipe-domain diagnostics.rs L106-118). `operator_action`,
+    """Structured failure (beampipe-domain diagnostics.rs L106-120). `operator_action`,
     `log_reference` and `diagnostics` are left out when empty (`skip_serializing_if`).
     `code` is one of the reference §3 codes (`not_found`, `bad_request`, `unauthorized`,
     `forbidden`, `conflict`, `rate_limit_exceeded`, `service_unavailable`, `database_error`,
@@ -1152,21 +1152,21 @@ class Failure(Model):
     `wasm_validation_failed`) or an adapter/retry/abandonment code.
     """
 
-    class_: FailureClass = attrs.field(metadata={"wire": "class"})
     code: str
     component: str
+    class_: FailureClass = attrs.field(metadata={"wire": "class"})
     message: str
     retry: RetryDisposition
     system_action: str
+    operator_action: str | None = None
+    log_reference: str | None = None
     diagnostics: list[ValidationDiagnostic] = attrs.field(factory=list)
     """Left out when empty; for `project_config_validation_failed` the report's errors."""
-    log_reference: str | None = None
-    operator_action: str | None = None
 
 
 @attrs.define(kw_only=True)
 class LedgerSnapshotResponse(Model):
-    """Compact operator snapshot (lib.rs L1829-1844, built at L1852-1900). `correlation_id`,
+    """Compact operator snapshot (lib.rs L1829-1845, built at L1852-1901). `correlation_id`,
     `active_job_id` and `workflow_manifest` are left out when null (`skip_serializing_if`);
     the others are present keys that may be null.
     """
@@ -1196,60 +1196,60 @@ class SlurmCredentialListResponse(Model):
 @attrs.define(kw_only=True)
 class SlurmRemoteDeployment(Model):
     """`deployment` with `kind: slurm_remote`: the fields of upstream
-    `SlurmRemoteDeploymentConfig` (beampipe-profiles lib.rs L95-152, `deny_unknown_fields`);
+    `SlurmRemoteDeploymentConfig` (beampipe-profiles lib.rs L95-150, `deny_unknown_fields`);
     unset options are left out.
     """
 
+    login_node: str = attrs.field(validator=not_null)
     account: str = attrs.field(validator=not_null)
-    dlg_root: str = attrs.field(validator=not_null)
-    """A dedicated directory, not `/` (checked by `validate()`)."""
     home_dir: str = attrs.field(validator=not_null)
     log_dir: str = attrs.field(validator=not_null)
-    login_node: str = attrs.field(validator=not_null)
+    dlg_root: str = attrs.field(validator=not_null)
+    """A dedicated directory, not `/` (checked by `validate()`)."""
     kind: Literal["slurm_remote"] = "slurm_remote"
-    all_nics: bool | Unset = attrs.field(default=UNSET, validator=not_null)
-    check_with_session: bool | Unset = attrs.field(default=UNSET, validator=not_null)
-    container_runtime: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    environment_setup: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    exec_prefix: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    facility: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    job_duration_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    manager_topology: DaliugeManagerTopologyConfig | Unset = attrs.field(
-        default=UNSET, validator=not_null
-    )
-    max_threads: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    modules: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    num_islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    num_nodes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    ssh_port: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    """1-65535."""
     remote_user: str | Unset = attrs.field(default=UNSET, validator=not_null)
-    resources: SlurmResourceConfig | Unset = attrs.field(
-        default=UNSET, validator=not_null
-    )
-    sleepncopy: bool | Unset = attrs.field(default=UNSET, validator=not_null)
-    slurm_template: str | Unset = attrs.field(default=UNSET, validator=not_null)
     ssh_credential: str | Unset = attrs.field(default=UNSET, validator=not_null)
     """Non-secret slot name for the SSH private key and known_hosts files under
     `BEAMPIPE_SSH_CREDENTIALS_DIR/<ssh_credential>/`. Read back as `[REDACTED]` (its key
     contains `credential`).
     """
-    ssh_port: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    """1-65535."""
+    exec_prefix: str | Unset = attrs.field(default=UNSET, validator=not_null)
     venv: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    modules: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    facility: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    job_duration_minutes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    num_nodes: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    num_islands: int | Unset = attrs.field(default=UNSET, validator=not_null)
     verbose_level: int | Unset = attrs.field(default=UNSET, validator=not_null)
-    verify_ssl: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    max_threads: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    all_nics: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     zerorun: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    sleepncopy: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    check_with_session: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    verify_ssl: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    slurm_template: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    resources: SlurmResourceConfig | Unset = attrs.field(
+        default=UNSET, validator=not_null
+    )
+    manager_topology: DaliugeManagerTopologyConfig | Unset = attrs.field(
+        default=UNSET, validator=not_null
+    )
+    container_runtime: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    environment_setup: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class SourceBulkCreate(Model):
-    """Bulk upsert (lib.rs L2039-2041); each item is upserted like `POST /sources`."""
+    """Bulk upsert (lib.rs L2038-2041); each item is upserted like `POST /sources`."""
 
     items: list[SourceCreate] = attrs.field(validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class SourceBulkCreateResponse(Model):
-    """The upserted rows in request order (lib.rs L2044-2047)."""
+    """The upserted rows in request order (lib.rs L2043-2047)."""
 
     items: list[SourceRegistryRow]
     total: int
@@ -1266,14 +1266,14 @@ class SourceMetadataResponse(Model):
 
 @attrs.define(kw_only=True)
 class ApiErrorResponse(Model):
-    """Every `ApiError` the handlers return (lib.rs L451-496, rendered at L626-655): `error`
+    """Every `ApiError` the handlers return (lib.rs L452-496, rendered at L633-667): `error`
     repeats `failure.message`, `code` repeats `failure.code`. Framework rejections are not
     in this shape (see the `Error` response).
     """
 
-    code: str
     error: str
     """Human-readable error message"""
+    code: str
     failure: Failure
 
 
@@ -1305,40 +1305,40 @@ DeploymentConfig: TypeAlias = Annotated[
 @attrs.define(kw_only=True)
 class DeploymentProfile(Model):
     """A deployment profile as sent to create or (full-body) update (beampipe-profiles lib.rs
-    L168-181, `deny_unknown_fields`). `name`: 1-50 ASCII letters, digits, `.`, `_`, `-`;
+    L168-182, `deny_unknown_fields`). `name`: 1-50 ASCII letters, digits, `.`, `_`, `-`;
     `max_concurrent_executions` >= 1 when set (checked by `validate()`, 400).
     """
 
-    deployment: DeploymentConfig = attrs.field(validator=not_null)
     name: str = attrs.field(validator=not_null)
     translation: DaliugeTranslationConfig = attrs.field(validator=not_null)
+    deployment: DeploymentConfig = attrs.field(validator=not_null)
     description: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    project_module: str | Unset = attrs.field(default=UNSET, validator=not_null)
     is_default: bool | Unset = attrs.field(default=UNSET, validator=not_null)
     max_concurrent_executions: int | Unset = attrs.field(
         default=UNSET, validator=not_null
     )
-    project_module: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
 @attrs.define(kw_only=True)
 class DeploymentProfileResponse(Model):
-    """A stored deployment profile (lib.rs L4204-4236). `translation` and `deployment` are the
+    """A stored deployment profile (lib.rs L4226-4259). `translation` and `deployment` are the
     validated request objects as the server stored them (`serde_json::to_value` of the typed
-    request, lib.rs L4310-4311), passed through `redact_value`: keys that look secret
-    (`ssh_credential`, anything containing `token`, `password`, ...) come back as
+    request, lib.rs L4310-4311, L4378-4379), passed through `redact_value`: keys that look
+    secret (`ssh_credential`, anything containing `token`, `password`, ...) come back as
     `[REDACTED]`.
     """
 
-    created_at: datetime
-    deployment: DeploymentConfig
-    is_default: bool
+    uuid: str
     name: str
+    is_default: bool
     revision: int
     translation: DaliugeTranslationConfig
-    uuid: str
+    deployment: DeploymentConfig
+    created_at: datetime
     description: str | None = None
-    max_concurrent_executions: int | None = None
     project_module: str | None = None
+    max_concurrent_executions: int | None = None
     spec_sha256: str | None = None
     updated_at: datetime | None = None
 

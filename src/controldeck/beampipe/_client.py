@@ -34,6 +34,18 @@ TOKEN_ENV = "BEAMPIPE_TOKEN"
 USERNAME_ENV = "BEAMPIPE_USERNAME"
 PASSWORD_ENV = "BEAMPIPE_PASSWORD"
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+# Keys the server treats as secret inside a notification channel's free-form `config`
+# (observability.rs), beyond the core's generic names: masked in logs and errors.
+CHANNEL_SECRET_KEYS = (
+    "passphrase",
+    "passcode",
+    "credential",
+    "routing_key",
+    "webhook",
+    "webhook_url",
+    "smtp_password",
+    "inline_dev",
+)
 _CREDENTIAL_ARGS = frozenset({"token", "refresh_token", "username", "password"})
 
 
@@ -134,7 +146,7 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
             base_url=resolved,
             copy_args=copy_args,
             auth=self._auth,
-            secret_keys=models.SECRET_FIELDS,
+            secret_keys=(*models.SECRET_FIELDS, *CHANNEL_SECRET_KEYS),
             error_parser=parse_beampipe_error,
             idempotency_header="Idempotency-Key",
             retry_advice=retry_advice,
