@@ -233,6 +233,29 @@ class BaseClient:
         """PATCH `json` and structure the reply into `cast_to`."""
         return self._call("PATCH", path, cast_to, json=json, **options)
 
+    def _get_text(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> str:
+        """GET `path` and return its body as text (charset from the Content-Type, else
+        UTF-8): Prometheus metrics, YAML, logs."""
+        text: str = self._transport.request("GET", path, params=params, reply="text", **options)
+        return text
+
+    def _get_bytes(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> bytes:
+        """GET `path` and return its body as bytes, read whole (use `Download` for big ones)."""
+        data: bytes = self._transport.request("GET", path, params=params, reply="bytes", **options)
+        return data
+
     def _no_reply(
         self,
         method: str,

@@ -20,6 +20,7 @@ from controldeck._core._pagination import Page
 from controldeck.beampipe._auth import TokenPair
 from controldeck.beampipe._client import BeampipeClient
 from controldeck.beampipe._errors import ProjectConfigValidationError, failure_of
+from controldeck.beampipe._metrics import MetricSample, metric_types, parse_metrics
 
 if TYPE_CHECKING:
     from controldeck._generated.beampipe import (
@@ -133,6 +134,7 @@ else:
                 "HealthTapResponse",
                 "JobResponse",
                 "LedgerSnapshotResponse",
+    "MetricSample",
                 "NotificationChannelResponse",
                 "OperatorOverviewResponse",
                 "OutputInventoryProduct",
@@ -206,6 +208,7 @@ __all__ = [
     "HealthTapResponse",
     "JobResponse",
     "LedgerSnapshotResponse",
+    "MetricSample",
     "NotificationChannelResponse",
     "OperatorOverviewResponse",
     "OutputInventoryProduct",
@@ -241,6 +244,8 @@ __all__ = [
     "WorkerPoolSummary",
     "WorkerRead",
     "failure_of",
+    "metric_types",
+    "parse_metrics",
 ]
 
 

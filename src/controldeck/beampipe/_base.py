@@ -10,12 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar, Unpack
-from urllib.parse import quote
 
 from controldeck._core._client import BaseClient
 from controldeck._core._options import CallOptions
 from controldeck._core._pagination import Page, offset_pager
-from controldeck._core._validate import require_str
+from controldeck._core._validate import path_segment
 from controldeck.errors import InvalidArgumentError
 
 __all__ = [
@@ -56,8 +55,9 @@ def uuid_id(name: str, value: Any) -> str:
 
 
 def name_id(name: str, value: Any) -> str:
-    """A string path id (a project id / module name, a sha256, a slot), percent-encoded."""
-    return quote(require_str(name, value), safe="")
+    """A string path id (a project id / module name, a sha256, a slot), percent-encoded;
+    `.` and `..` are refused (requests would resolve them away)."""
+    return path_segment(name, value)
 
 
 def check_limit(name: str, value: Any) -> int:

@@ -65,20 +65,6 @@ def sha256_id(value: Any) -> str:
     return text.lower()
 
 
-def project_segment(name: str, value: Any) -> str:
-    """A project id (or module) as one path segment: `name_id`, refusing `.` and `..`,
-    which requests would resolve away (`/project-configs/..` would become `/api/v2/`).
-
-    Example:
-        >>> project_segment("project_id", "wallaby_hires")
-        'wallaby_hires'
-    """
-    segment = name_id(name, value)
-    if segment in (".", ".."):
-        raise InvalidArgumentError(f"{name} must be a project id, got {value!r}")
-    return segment
-
-
 def _yaml_body(yaml: Any) -> RequestBody:
     """The body of a project config upload from text, UTF-8 bytes or a path (streamed).
 
@@ -212,7 +198,7 @@ class ProjectsAPI(BeampipeBase):
             >>> {s.name for s in samples} >= {"beampipe_jobs_running"}
             True
         """
-        return self._text(f"{API}/metrics", **options)
+        return self._get_text(f"{API}/metrics", **options)
 
     def diagnostics(
         self, profile: str | None = None, **options: Unpack[CallOptions]
@@ -327,7 +313,7 @@ class ProjectsAPI(BeampipeBase):
             >>> client.get_project_config("wallaby_hires").version
             2
         """
-        pid = project_segment("project_id", project_id)
+        pid = name_id("project_id", project_id)
         return self._get(f"{API}/project-configs/{pid}", models.ProjectConfigRow, **options)
 
     def list_project_config_versions(
@@ -346,7 +332,7 @@ class ProjectsAPI(BeampipeBase):
             >>> [row.version for row in client.list_project_config_versions("wallaby_hires")]
             [2, 1]
         """
-        pid = project_segment("project_id", project_id)
+        pid = name_id("project_id", project_id)
         return self._get(
             f"{API}/project-configs/{pid}/versions", list[models.ProjectConfigRow], **options
         )
@@ -378,7 +364,7 @@ class ProjectsAPI(BeampipeBase):
             >>> client.upload_project_config_wasm("wallaby_hires", Path("hooks.wasm")).wasm_sha256
             '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
         """
-        pid = project_segment("project_id", project_id)
+        pid = name_id("project_id", project_id)
         body = _wasm_body(wasm)
         return self._post(
             f"{API}/project-configs/{pid}/wasm", models.WasmUploadResponse, body=body, **options
@@ -472,16 +458,13 @@ class ProjectsAPI(BeampipeBase):
         path = self._wasm_path(project_id, sha256)
         params = {"download": "true"}
         if dest is None:
-            data: bytes = self._transport.request(
-                "GET", path, params=params, reply="bytes", **options
-            )
-            return data
+            return self._get_bytes(path, params=params, **options)
         target = Download(dest)  # a bad destination fails before anything is sent
         count = target.save(self._transport.send("GET", path, params=params, **options))
         return Path(target.path) if target.path is not None else count
 
     def _wasm_path(self, project_id: str, sha256: str) -> str:
-        pid = project_segment("project_id", project_id)
+        pid = name_id("project_id", project_id)
         return f"{API}/project-configs/{pid}/wasm/{sha256_id(sha256)}"
 
     # -- projects -----------------------------------------------------------------------
@@ -524,7 +507,7 @@ class ProjectsAPI(BeampipeBase):
             >>> client.get_project_contract("wallaby_hires").spec_sha256
             '5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8'
         """
-        pid = project_segment("project_id", project_id)
+        pid = name_id("project_id", project_id)
         return self._get(f"{API}/projects/contracts/{pid}", models.ValidationReport, **options)
 
     def list_project_events(
@@ -550,7 +533,7 @@ class ProjectsAPI(BeampipeBase):
             >>> for event in client.list_project_events("wallaby_hires", limit=50):
             ...     print(event.occurred_at, event.event_type)
         """
-        segment = project_segment("module", module)
+        segment = name_id("module", module)
         return self._offset_page(
             f"{API}/projects/{segment}/events",
             models.ProvenanceEventResponse,
@@ -558,10 +541,3 @@ class ProjectsAPI(BeampipeBase):
             offset=offset,
             **options,
         )
-
-    # -- typed reply helpers ------------------------------------------------------------
-
-    def _text(self, path: str, **options: Unpack[CallOptions]) -> str:
-        """GET `path` and return its body as text (charset from the Content-Type)."""
-        text: str = self._transport.request("GET", path, reply="text", **options)
-        return text
