@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from controldeck.beampipe import (
     BeampipeClient,
+    DaliugeAlgo,
     DaliugeTranslationConfig,
     DeploymentProfile,
     SlurmRemoteDeployment,
@@ -67,7 +68,7 @@ def main() -> None:
             DeploymentProfile(
                 name="slurm-remote",
                 project_module=PROJECT,
-                translation=DaliugeTranslationConfig(algo="metis", num_par=1, num_islands=1),
+                translation=DaliugeTranslationConfig(algo=DaliugeAlgo.METIS, num_par=1, num_islands=1),
                 deployment=SlurmRemoteDeployment(
                     login_node="setonix.pawsey.org.au",
                     account="pawsey0411",
