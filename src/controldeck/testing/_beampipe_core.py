@@ -213,7 +213,7 @@ class State:
                 return row
         return None
 
-    def readiness_problem(self, row: Json | None, metadata: list[Json], sid: str) -> str | None:
+    def _readiness_problem(self, row: Json | None, metadata: list[Json], sid: str) -> str | None:
         """`parsed_source_readiness_error`: why a source may not run yet, or None.
 
         `metadata` is the source's archive metadata (already narrowed to selected SBIDs).

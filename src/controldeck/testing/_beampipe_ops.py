@@ -781,7 +781,9 @@ class OpsRoutes(State):
             raise ApiError.bad_request(f"project '{module}' has no active configuration")
         for sid in sids:
             row = self._source_by_identifier(module, sid)
-            problem = self.readiness_problem(row, self.archive_metadata.get((module, sid), []), sid)
+            problem = self._readiness_problem(
+                row, self.archive_metadata.get((module, sid), []), sid
+            )
             if problem is not None:
                 raise ApiError.bad_request(problem)
         manifest = {"project_module": module, "sources": [{"source_identifier": s} for s in sids]}
@@ -829,7 +831,7 @@ class OpsRoutes(State):
             (j for j in self.jobs.values() if key is not None and j["idempotency_key"] == key), None
         )
         if existing is not None:
-            return json_reply(202, self.job_view(existing))
+            return json_reply(202, self._job_view(existing))
         now = iso(self._now())
         job = {
             "uuid": self._id(),
@@ -848,10 +850,10 @@ class OpsRoutes(State):
             "updated_at": None,
         }
         self.jobs[job["uuid"]] = job
-        return json_reply(202, self.job_view(job))
+        return json_reply(202, self._job_view(job))
 
     @staticmethod
-    def job_view(job: Json) -> Json:
+    def _job_view(job: Json) -> Json:
         """`JobResponse` of a stored job (payload redacted)."""
         return {**job, "payload": redact(job["payload"])}
 
@@ -877,7 +879,7 @@ class OpsRoutes(State):
     # -- notification channels, alert rules, deliveries -------------------------------------------
 
     @staticmethod
-    def channel_view(row: Json) -> Json:
+    def _channel_view(row: Json) -> Json:
         """`NotificationChannelResponse`: config redacted, secret and configured fields listed."""
         config = row["config"]
         return {
@@ -894,7 +896,7 @@ class OpsRoutes(State):
 
     def _list_channels(self, call: Call) -> Reply:
         rows = sorted(self.notification_channels.values(), key=lambda r: r["name"])
-        return json_reply(200, [self.channel_view(r) for r in rows])
+        return json_reply(200, [self._channel_view(r) for r in rows])
 
     def _create_channel(self, call: Call) -> Reply:
         req = call.body(_CHANNEL_CREATE)
@@ -912,7 +914,7 @@ class OpsRoutes(State):
             "updated_at": None,
         }
         self.notification_channels[row["uuid"]] = row
-        return json_reply(201, self.channel_view(row))
+        return json_reply(201, self._channel_view(row))
 
     def _update_channel(self, call: Call) -> Reply:
         channel_id = call.uuid()
@@ -930,7 +932,7 @@ class OpsRoutes(State):
         if req["enabled"] is not None:
             row["enabled"] = req["enabled"]
         row["updated_at"] = iso(self._now())
-        return json_reply(200, self.channel_view(row))
+        return json_reply(200, self._channel_view(row))
 
     def _delete_channel(self, call: Call) -> Reply:
         channel_id = call.uuid()

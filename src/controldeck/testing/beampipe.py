@@ -45,9 +45,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from controldeck.testing._beampipe_core import Call, Tokens
-from controldeck.testing._beampipe_executions import ExecutionRoutes
 from controldeck.testing._beampipe_ops import OPERATIONS, OpsRoutes
 from controldeck.testing._beampipe_projects import ProjectRoutes
+from controldeck.testing._beampipe_runs import RunRoutes
 from controldeck.testing._beampipe_wire import (
     ApiError,
     Json,
@@ -95,7 +95,7 @@ def _precedence(template: str) -> tuple[int, ...]:
     return tuple(1 if part.startswith("{") else 0 for part in template.split("/"))
 
 
-class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
+class FakeBeampipe(ProjectRoutes, RunRoutes, OpsRoutes, LoopbackServer):
     """A stateful Beampipe `/api/v2` server on 127.0.0.1.
 
     Every route but `GET /health`, `GET /health/tap`, `GET /openapi.json`, `POST /login`,
@@ -327,10 +327,50 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             True
         """
         with self._lock:
-            row = self.upsert_source(project_module, source_identifier, enabled)
+            row = self._upsert_source(project_module, source_identifier, enabled)
             if discovered:
-                self.complete_discovery(row["uuid"])
+                self._finish_discovery(row["uuid"])
             return row
+
+    def upload_config(self, yaml_text: str) -> Json:
+        """Store a project config as `POST /project-configs` does: a new active version.
+
+        Args:
+            yaml_text: The YAML document; its `metadata.id` names the project.
+
+        Returns:
+            The `ValidationReport` the route answers.
+
+        Raises:
+            ValueError: The config is invalid; the message lists its diagnostics.
+
+        Example:
+            >>> fake.upload_config(WALLABY_YAML)["project_id"]
+            'wallaby_hires'
+        """
+        with self._lock:
+            try:
+                return self._store_config(yaml_text)
+            except ApiError as exc:
+                problems = [f"{d['path']}: {d['message']}" for d in exc.failure["diagnostics"]]
+                raise ValueError("invalid project config: " + "; ".join(problems)) from None
+
+    def complete_discovery(self, source_id: str) -> Json:
+        """Finish a source's discovery now, as the background scheduler would: one SBID of
+        archive metadata, a discovery signature and `last_checked_at`.
+
+        Returns:
+            The `SourceRegistryRow`.
+
+        Raises:
+            KeyError: No source has this id.
+
+        Example:
+            >>> fake.complete_discovery(source_id)["discovery_claim_token"] is None
+            True
+        """
+        with self._lock:
+            return self._finish_discovery(source_id)
 
     def set_submission_uncertain(self, execution_id: str) -> Json:
         """Put an execution where only `POST .../submission/abandon` can resolve it: a Slurm
@@ -371,7 +411,12 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             ("POST", "/logout", self._logout),
             ("GET", "/metrics", self._metrics_route),
         ]
-        authed = [*self._project_routes(), *self._execution_routes(), *self._ops_routes()]
+        authed = [
+            *self._project_routes(),
+            *self._execution_routes(),
+            *self._run_routes(),
+            *self._ops_routes(),
+        ]
         table: dict[str, dict[str, Handler]] = {}
         for routes, auth in ((open_routes, False), (authed, True)):
             for method, template, handler in routes:
