@@ -14,6 +14,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -424,7 +425,7 @@ def test_login_returns_an_hs256_jwt_pair_with_the_server_claims(
         assert (claims["sub"], claims["typ"]) == ("admin", typ)
         assert claims["iat"] == int(clock.now) and claims["exp"] - claims["iat"] == ttl
         assert uuid.UUID(claims["jti"]).version == 7
-        mac = hmac.new(fake.tokens.secret, f"{header}.{payload}".encode(), hashlib.sha256)
+        mac = hmac.new(fake.jwt_secret, f"{header}.{payload}".encode(), hashlib.sha256)
         assert _b64(signature) == mac.digest()
 
 
@@ -458,6 +459,16 @@ def test_refresh_rotates_and_the_spent_token_is_revoked_at_once(fake: FakeBeampi
     assert fake.refresh_count == 1
     me = Api(fake, second["access_token"]).ok("GET", "/user/me")
     assert set(me) == USER_KEYS and me["username"] == "viewer" and me["is_superuser"] is False
+
+
+def test_concurrent_refreshes_with_one_token_rotate_once(fake: FakeBeampipe) -> None:
+    tokens = fake.issue_tokens("admin")
+    body = {"refresh_token": tokens["refresh_token"]}
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: Api(fake)("POST", "/refresh", json=body), range(4)))
+    assert sorted(r.status_code for r in replies) == [200, 400, 400, 400]
+    assert {r.json()["error"] for r in replies if r.status_code == 400} == {"token revoked"}
+    assert fake.refresh_count == 1
 
 
 def test_refresh_rejections(fake: FakeBeampipe, clock: Clock) -> None:

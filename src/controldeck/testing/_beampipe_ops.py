@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from controldeck.testing._beampipe_core import Call, State
+from controldeck.testing._beampipe_core import Call, State, user_view
 from controldeck.testing._beampipe_projects import valid_credential_name
 from controldeck.testing._beampipe_wire import (
     REDACTED,
@@ -342,16 +342,19 @@ class OpsRoutes(State):
         return text_reply(200, "\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
     def _diagnostics(self, call: Call) -> Reply:
-        self._resolve_profile(call.request.query.get("profile"), strict=False)
-        diagnostics = [
-            {
-                "path": "daliuge",
-                "severity": "warning",
-                "code": "daliuge.not_configured",
-                "message": "DALiuGE endpoints are not fully configured",
-                "hint": "DALiuGE Translator Manager URL is not configured in settings or profile",
-            }
-        ]
+        profile = self._resolve_profile(call.request.query.get("profile"), strict=False)
+        diagnostics: list[Json] = []
+        if not (profile or {}).get("translation", {}).get("tm_url"):
+            diagnostics.append(
+                {
+                    "path": "daliuge",
+                    "severity": "warning",
+                    "code": "daliuge.not_configured",
+                    "message": "DALiuGE endpoints are not fully configured",
+                    "hint": "DALiuGE Translator Manager URL is not configured in settings or "
+                    "profile",
+                }
+            )
         stale = self._stale_workers()
         if stale:
             diagnostics.append(
@@ -411,23 +414,7 @@ class OpsRoutes(State):
         )
 
     def _me(self, call: Call) -> Reply:
-        user = call.who
-        return json_reply(
-            200,
-            {
-                k: user[k]
-                for k in (
-                    "uuid",
-                    "name",
-                    "username",
-                    "email",
-                    "profile_image_url",
-                    "is_superuser",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        )
+        return json_reply(200, user_view(call.who))
 
     def openapi_document(self) -> Json:
         """A small OpenAPI 3.1 document listing every operation (upstream operationIds)."""

@@ -160,11 +160,8 @@ class RunRoutes(ExecutionRoutes):
         target = 0 if polls <= n else 1 if polls <= 2 * n else 2
         if target >= 1 and row["status"] in ("pending", "retrying"):
             self._begin_run(row)
-        if (
-            target >= 2
-            and row["status"] == "running"
-            and row["control_phase"] != ("output_verification")
-        ):
+        held = row["control_phase"] == "output_verification"
+        if target >= 2 and row["status"] == "running" and not held:
             self._end_run(row)
         return row
 
