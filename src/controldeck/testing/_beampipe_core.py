@@ -23,7 +23,16 @@ from controldeck.testing._beampipe_wire import (
 )
 from controldeck.testing._server import RecordedRequest
 
-__all__ = ["TERMINAL", "Call", "State", "Tokens"]
+__all__ = ["TERMINAL", "Call", "State", "Tokens", "user_view"]
+
+_USER_VIEW = ("uuid", "name", "username", "email", "profile_image_url", "is_superuser",
+              "created_at", "updated_at")  # fmt: skip
+
+
+def user_view(row: Json) -> Json:
+    """`CurrentUserResponse` of a stored `UserRow` (no id, no password hash)."""
+    return {key: row[key] for key in _USER_VIEW}
+
 
 _RUN_DISCOVERY = "Run discovery first (POST /api/v2/sources/discover)."
 
@@ -133,7 +142,6 @@ class State:
 
     _lock: threading.RLock
     _clock: Callable[[], float]
-    tokens: Tokens
     users: dict[str, Json]
     configs: dict[str, list[Json]]
     wasm_modules: dict[tuple[str, str], Json]
@@ -213,7 +221,7 @@ class State:
                 return row
         return None
 
-    def readiness_problem(self, row: Json | None, metadata: list[Json], sid: str) -> str | None:
+    def _readiness_problem(self, row: Json | None, metadata: list[Json], sid: str) -> str | None:
         """`parsed_source_readiness_error`: why a source may not run yet, or None.
 
         `metadata` is the source's archive metadata (already narrowed to selected SBIDs).

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from controldeck.testing._beampipe_core import Call, State
+from controldeck.testing._beampipe_core import Call, State, user_view
 from controldeck.testing._beampipe_projects import valid_credential_name
 from controldeck.testing._beampipe_wire import (
     REDACTED,
@@ -342,16 +342,19 @@ class OpsRoutes(State):
         return text_reply(200, "\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
 
     def _diagnostics(self, call: Call) -> Reply:
-        self._resolve_profile(call.request.query.get("profile"), strict=False)
-        diagnostics = [
-            {
-                "path": "daliuge",
-                "severity": "warning",
-                "code": "daliuge.not_configured",
-                "message": "DALiuGE endpoints are not fully configured",
-                "hint": "DALiuGE Translator Manager URL is not configured in settings or profile",
-            }
-        ]
+        profile = self._resolve_profile(call.request.query.get("profile"), strict=False)
+        diagnostics: list[Json] = []
+        if not (profile or {}).get("translation", {}).get("tm_url"):
+            diagnostics.append(
+                {
+                    "path": "daliuge",
+                    "severity": "warning",
+                    "code": "daliuge.not_configured",
+                    "message": "DALiuGE endpoints are not fully configured",
+                    "hint": "DALiuGE Translator Manager URL is not configured in settings or "
+                    "profile",
+                }
+            )
         stale = self._stale_workers()
         if stale:
             diagnostics.append(
@@ -411,23 +414,7 @@ class OpsRoutes(State):
         )
 
     def _me(self, call: Call) -> Reply:
-        user = call.who
-        return json_reply(
-            200,
-            {
-                k: user[k]
-                for k in (
-                    "uuid",
-                    "name",
-                    "username",
-                    "email",
-                    "profile_image_url",
-                    "is_superuser",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        )
+        return json_reply(200, user_view(call.who))
 
     def openapi_document(self) -> Json:
         """A small OpenAPI 3.1 document listing every operation (upstream operationIds)."""
@@ -781,7 +768,9 @@ class OpsRoutes(State):
             raise ApiError.bad_request(f"project '{module}' has no active configuration")
         for sid in sids:
             row = self._source_by_identifier(module, sid)
-            problem = self.readiness_problem(row, self.archive_metadata.get((module, sid), []), sid)
+            problem = self._readiness_problem(
+                row, self.archive_metadata.get((module, sid), []), sid
+            )
             if problem is not None:
                 raise ApiError.bad_request(problem)
         manifest = {"project_module": module, "sources": [{"source_identifier": s} for s in sids]}
@@ -829,7 +818,7 @@ class OpsRoutes(State):
             (j for j in self.jobs.values() if key is not None and j["idempotency_key"] == key), None
         )
         if existing is not None:
-            return json_reply(202, self.job_view(existing))
+            return json_reply(202, self._job_view(existing))
         now = iso(self._now())
         job = {
             "uuid": self._id(),
@@ -848,10 +837,10 @@ class OpsRoutes(State):
             "updated_at": None,
         }
         self.jobs[job["uuid"]] = job
-        return json_reply(202, self.job_view(job))
+        return json_reply(202, self._job_view(job))
 
     @staticmethod
-    def job_view(job: Json) -> Json:
+    def _job_view(job: Json) -> Json:
         """`JobResponse` of a stored job (payload redacted)."""
         return {**job, "payload": redact(job["payload"])}
 
@@ -877,7 +866,7 @@ class OpsRoutes(State):
     # -- notification channels, alert rules, deliveries -------------------------------------------
 
     @staticmethod
-    def channel_view(row: Json) -> Json:
+    def _channel_view(row: Json) -> Json:
         """`NotificationChannelResponse`: config redacted, secret and configured fields listed."""
         config = row["config"]
         return {
@@ -894,7 +883,7 @@ class OpsRoutes(State):
 
     def _list_channels(self, call: Call) -> Reply:
         rows = sorted(self.notification_channels.values(), key=lambda r: r["name"])
-        return json_reply(200, [self.channel_view(r) for r in rows])
+        return json_reply(200, [self._channel_view(r) for r in rows])
 
     def _create_channel(self, call: Call) -> Reply:
         req = call.body(_CHANNEL_CREATE)
@@ -912,7 +901,7 @@ class OpsRoutes(State):
             "updated_at": None,
         }
         self.notification_channels[row["uuid"]] = row
-        return json_reply(201, self.channel_view(row))
+        return json_reply(201, self._channel_view(row))
 
     def _update_channel(self, call: Call) -> Reply:
         channel_id = call.uuid()
@@ -930,7 +919,7 @@ class OpsRoutes(State):
         if req["enabled"] is not None:
             row["enabled"] = req["enabled"]
         row["updated_at"] = iso(self._now())
-        return json_reply(200, self.channel_view(row))
+        return json_reply(200, self._channel_view(row))
 
     def _delete_channel(self, call: Call) -> Reply:
         channel_id = call.uuid()

@@ -277,7 +277,7 @@ class ProjectRoutes(State):
 
     # -- project configs ----------------------------------------------------------------------
 
-    def upload_config(self, text: str) -> Json:
+    def _store_config(self, text: str) -> Json:
         """Validate and store a project config as a new active version; the report.
 
         Raises:
@@ -337,7 +337,7 @@ class ProjectRoutes(State):
                 f"invalid utf-8 sequence of 1 bytes from index {exc.start}",
             ) from None
         call.require_superuser()
-        return json_reply(201, self.upload_config(text))
+        return json_reply(201, self._store_config(text))
 
     def _found_config(self, project_id: str) -> Json:
         row = self._active_config(project_id)
@@ -425,7 +425,7 @@ class ProjectRoutes(State):
 
     # -- sources ------------------------------------------------------------------------------
 
-    def upsert_source(self, project_module: str, source_identifier: str, enabled: bool) -> Json:
+    def _upsert_source(self, project_module: str, source_identifier: str, enabled: bool) -> Json:
         """`POST /sources`: insert, or overwrite `enabled` of the existing row."""
         row = self._source_by_identifier(project_module, source_identifier)
         if row is None:
@@ -454,13 +454,15 @@ class ProjectRoutes(State):
 
     def _create_source(self, call: Call) -> Reply:
         body = call.body(SOURCE_CREATE)
-        row = self.upsert_source(body["project_module"], body["source_identifier"], body["enabled"])
+        row = self._upsert_source(
+            body["project_module"], body["source_identifier"], body["enabled"]
+        )
         return json_reply(200, row)
 
     def _bulk_sources(self, call: Call) -> Reply:
         items = call.body(_SOURCE_BULK)["items"]
         rows = [
-            self.upsert_source(i["project_module"], i["source_identifier"], i["enabled"])
+            self._upsert_source(i["project_module"], i["source_identifier"], i["enabled"])
             for i in items
         ]
         return json_reply(200, {"items": rows, "total": len(rows)})
@@ -551,9 +553,9 @@ class ProjectRoutes(State):
         )
         self._discovering[row["uuid"]] = self.discovery_polls
         if self.discovery_polls <= 0:
-            self.complete_discovery(row["uuid"])
+            self._finish_discovery(row["uuid"])
 
-    def complete_discovery(self, source_id: str) -> Json:
+    def _finish_discovery(self, source_id: str) -> Json:
         """Finish a source's discovery now: archive metadata, signature, `last_checked_at`.
 
         Returns:
@@ -612,7 +614,7 @@ class ProjectRoutes(State):
         )
         return row
 
-    def source_status(self, row: Json) -> Json:
+    def _status_of(self, row: Json) -> Json:
         """`SourceExecutionStatus` of a source row, as the server computes it."""
         sid = row["source_identifier"]
         signature, last = row["discovery_signature"], row["last_executed_discovery_signature"]
@@ -624,7 +626,7 @@ class ProjectRoutes(State):
         )
         blockers = []
         metadata = self.archive_metadata.get((row["project_module"], sid), [])
-        problem = self.readiness_problem(row, metadata, sid)
+        problem = self._readiness_problem(row, metadata, sid)
         if problem is not None:
             blockers.append(problem)
         if matches:
@@ -654,8 +656,8 @@ class ProjectRoutes(State):
             if left > 0:
                 self._discovering[row["uuid"]] = left - 1
             else:
-                self.complete_discovery(row["uuid"])
-        return json_reply(200, self.source_status(row))
+                self._finish_discovery(row["uuid"])
+        return json_reply(200, self._status_of(row))
 
     def _source_metadata(self, call: Call) -> Reply:
         row = self._found_source(call)
@@ -718,7 +720,7 @@ class ProjectRoutes(State):
         ):
             raise ApiError("database_error")  # the unique index on the name
 
-    def add_profile(self, profile: Json) -> Json:
+    def _add_profile(self, profile: Json) -> Json:
         """Store a validated `DeploymentProfile` body; the `DeploymentProfileResponse`."""
         self._check_profile_write(profile, None)
         now = iso(self._now())
@@ -740,7 +742,7 @@ class ProjectRoutes(State):
         return row
 
     def _create_profile(self, call: Call) -> Reply:
-        return json_reply(201, profile_view(self.add_profile(self._profile_body(call))))
+        return json_reply(201, profile_view(self._add_profile(self._profile_body(call))))
 
     def _list_profiles(self, call: Call) -> Reply:
         return json_reply(200, [profile_view(p) for p in reversed(self.profiles.values())])

@@ -44,10 +44,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 
-from controldeck.testing._beampipe_core import Call, Tokens
-from controldeck.testing._beampipe_executions import ExecutionRoutes
+from controldeck.testing._beampipe_core import Call, Tokens, user_view
 from controldeck.testing._beampipe_ops import OPERATIONS, OpsRoutes
 from controldeck.testing._beampipe_projects import ProjectRoutes
+from controldeck.testing._beampipe_runs import RunRoutes
 from controldeck.testing._beampipe_wire import (
     ApiError,
     Json,
@@ -95,7 +95,7 @@ def _precedence(template: str) -> tuple[int, ...]:
     return tuple(1 if part.startswith("{") else 0 for part in template.split("/"))
 
 
-class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
+class FakeBeampipe(ProjectRoutes, RunRoutes, OpsRoutes, LoopbackServer):
     """A stateful Beampipe `/api/v2` server on 127.0.0.1.
 
     Every route but `GET /health`, `GET /health/tap`, `GET /openapi.json`, `POST /login`,
@@ -104,7 +104,8 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
     `forbidden` to other users. State lives in plain dicts that tests may read and change:
     `users` (username → row), `configs` (project id → versions, oldest first),
     `wasm_modules`, `sources` (id → `SourceRegistryRow`), `archive_metadata`
-    ((module, source) → rows), `profiles` (id → `DeploymentProfileResponse`), `executions`
+    ((module, source) → rows), `profiles` (id → the stored profile; replies mask
+    secret-looking keys such as `ssh_credential`, as the server does), `executions`
     (id → `ExecutionRow`), `jobs`, `events` (provenance, oldest first), `observations`,
     `artifacts`, `workers`, `notification_channels`, `alert_rules`, `alert_deliveries`,
     `slurm_credentials`.
@@ -160,7 +161,7 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
     ) -> None:
         super().__init__(port=port)
         self._clock = clock or time.time
-        self.tokens = Tokens(
+        self._tokens = Tokens(
             self._clock,
             access_ttl=access_ttl,
             refresh_ttl=refresh_ttl,
@@ -171,7 +172,8 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
         self.discovery_polls = discovery_polls
         self.execution_polls = execution_polls
         self.fail_all_executions = fail_executions is True
-        self.fail_executions = set() if isinstance(fail_executions, bool) else set(fail_executions)
+        ids = () if isinstance(fail_executions, bool) else fail_executions
+        self.fail_executions = {ids} if isinstance(ids, str) else set(ids)
         self.failure_message = "staging failed: the archive did not return the visibilities"
         self.metrics_public = metrics_public
         self.users: dict[str, Json] = {}
@@ -263,19 +265,7 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
                 "deleted_at": None,
             }
             self.users[username] = row
-            return {
-                k: row[k]
-                for k in (
-                    "uuid",
-                    "name",
-                    "username",
-                    "email",
-                    "profile_image_url",
-                    "is_superuser",
-                    "created_at",
-                    "updated_at",
-                )
-            }
+            return user_view(row)
 
     def issue_tokens(self, username: str) -> Json:
         """A fresh token pair for a user, as `POST /login` would answer.
@@ -290,7 +280,7 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
         with self._lock:
             if username not in self.users:
                 raise KeyError(f"FakeBeampipe has no user {username!r}")
-            return self.tokens.pair(username)
+            return self._tokens.pair(username)
 
     def is_revoked(self, token: str) -> bool:
         """Whether a token was revoked (by logout, or by spending it on a refresh).
@@ -300,12 +290,28 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             True
         """
         with self._lock:
-            return self.tokens.is_revoked(token)
+            return self._tokens.is_revoked(token)
 
     @property
     def revoked_jtis(self) -> set[str]:
-        """The `jti` of every revoked token (opaque tokens have one too)."""
-        return self.tokens.revoked_jtis
+        """The `jti` of every revoked token (opaque tokens have one too).
+
+        Example:
+            >>> claims["jti"] in fake.revoked_jtis
+            True
+        """
+        return self._tokens.revoked_jtis
+
+    @property
+    def jwt_secret(self) -> bytes:
+        """The HS256 key the fake signs tokens with (random per fake), for tests that check
+        a signature or forge a token.
+
+        Example:
+            >>> len(fake.jwt_secret)
+            32
+        """
+        return self._tokens.secret
 
     # -- state helpers for tests ----------------------------------------------------------------
 
@@ -327,10 +333,50 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             True
         """
         with self._lock:
-            row = self.upsert_source(project_module, source_identifier, enabled)
+            row = self._upsert_source(project_module, source_identifier, enabled)
             if discovered:
-                self.complete_discovery(row["uuid"])
+                self._finish_discovery(row["uuid"])
             return row
+
+    def upload_config(self, yaml_text: str) -> Json:
+        """Store a project config as `POST /project-configs` does: a new active version.
+
+        Args:
+            yaml_text: The YAML document; its `metadata.id` names the project.
+
+        Returns:
+            The `ValidationReport` the route answers.
+
+        Raises:
+            ValueError: The config is invalid; the message lists its diagnostics.
+
+        Example:
+            >>> fake.upload_config(WALLABY_YAML)["project_id"]
+            'wallaby_hires'
+        """
+        with self._lock:
+            try:
+                return self._store_config(yaml_text)
+            except ApiError as exc:
+                problems = [f"{d['path']}: {d['message']}" for d in exc.failure["diagnostics"]]
+                raise ValueError("invalid project config: " + "; ".join(problems)) from None
+
+    def complete_discovery(self, source_id: str) -> Json:
+        """Finish a source's discovery now, as the background scheduler would: one SBID of
+        archive metadata, a discovery signature and `last_checked_at`.
+
+        Returns:
+            The `SourceRegistryRow`.
+
+        Raises:
+            KeyError: No source has this id.
+
+        Example:
+            >>> fake.complete_discovery(source_id)["discovery_claim_token"] is None
+            True
+        """
+        with self._lock:
+            return self._finish_discovery(source_id)
 
     def set_submission_uncertain(self, execution_id: str) -> Json:
         """Put an execution where only `POST .../submission/abandon` can resolve it: a Slurm
@@ -371,7 +417,12 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             ("POST", "/logout", self._logout),
             ("GET", "/metrics", self._metrics_route),
         ]
-        authed = [*self._project_routes(), *self._execution_routes(), *self._ops_routes()]
+        authed = [
+            *self._project_routes(),
+            *self._execution_routes(),
+            *self._run_routes(),
+            *self._ops_routes(),
+        ]
         table: dict[str, dict[str, Handler]] = {}
         for routes, auth in ((open_routes, False), (authed, True)):
             for method, template, handler in routes:
@@ -409,8 +460,8 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
         if header is None or not header.startswith("Bearer "):
             raise ApiError.unauthorized()
         token = header[len("Bearer ") :].strip()
-        claims = self.tokens.claims(token, "access")
-        if claims is None or self.tokens.is_revoked(token):
+        claims = self._tokens.claims(token, "access")
+        if claims is None or self._tokens.is_revoked(token):
             raise ApiError.unauthorized()
         user = self.users.get(str(claims["sub"]))
         if user is None or user["is_deleted"]:
@@ -453,25 +504,25 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
         salt = user["hashed_password"].split("$")[1]
         if not hmac.compare_digest(_hash_password(body["password"], salt), user["hashed_password"]):
             raise ApiError.unauthorized()
-        return json_reply(200, self.tokens.pair(user["username"]))
+        return json_reply(200, self._tokens.pair(user["username"]))
 
     def _refresh(self, call: Call) -> Reply:
         token = call.body(_REFRESH)["refresh_token"]
-        self.tokens.forget_expired()
+        self._tokens.forget_expired()
         if token is None:
             raise ApiError.bad_request("refresh_token required")
-        if self.tokens.is_revoked(token):
+        if self._tokens.is_revoked(token):
             raise ApiError.bad_request("token revoked")
-        claims = self.tokens.claims(token, "refresh")
+        claims = self._tokens.claims(token, "refresh")
         if claims is None:
             raise ApiError.unauthorized()
-        self.tokens.revoke(token, claims)
+        self._tokens.revoke(token, claims)
         self.refresh_count += 1
-        return json_reply(200, self.tokens.pair(str(claims["sub"])))
+        return json_reply(200, self._tokens.pair(str(claims["sub"])))
 
     def _logout(self, call: Call) -> Reply:
         body = call.body(_LOGOUT)
-        self.tokens.forget_expired()
+        self._tokens.forget_expired()
         if body["access_token"] is None and body["refresh_token"] is None:
             raise ApiError.bad_request("access_token or refresh_token required")
         checked: list[tuple[str, Json]] = []
@@ -479,14 +530,14 @@ class FakeBeampipe(ProjectRoutes, ExecutionRoutes, OpsRoutes, LoopbackServer):
             token = body[key]
             if token is None:
                 continue
-            claims = self.tokens.claims(token, typ)
+            claims = self._tokens.claims(token, typ)
             if claims is None:
                 raise ApiError.unauthorized()
             checked.append((token, claims))
         if len({claims["sub"] for _, claims in checked}) > 1:
             raise ApiError.unauthorized()
         for token, claims in checked:
-            self.tokens.revoke(token, claims)
+            self._tokens.revoke(token, claims)
         return Reply(204)
 
     def _metrics_route(self, call: Call) -> Reply:
