@@ -14,30 +14,16 @@ import pytest
 
 from controldeck.beampipe import BeampipeClient
 from controldeck.errors import InvalidArgumentError, NotFoundError, WaitTimeoutError
+from tests._clock import FakeTime
 from tests._conformance import ConformanceMock
 from tests.beampipe.conftest import API, AUTH, EXECUTION_ID, error_body
 
 STATUS = f"{API}/executions/{EXECUTION_ID}/status"
 
 
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time(client: BeampipeClient) -> FakeTime:
-    fake = FakeTime()
+    fake = FakeTime(1000.0)
     client._transport.clock = fake.clock
     client._transport.sleep = fake.sleep
     return fake
