@@ -411,3 +411,14 @@ class TestExplicitRefreshAndLogout:
             assert other.access_token == "other-token"
             assert other.refresh_token == "r"
             assert client.access_token == TOKEN
+
+
+def test_dropped_copies_are_not_kept_alive() -> None:
+    import gc
+    import weakref
+
+    with BeampipeClient(BASE_URL, TOKEN, refresh_token="r") as client:
+        copies = [weakref.ref(client.copy(timeout=5)) for _ in range(3)]
+        gc.collect()
+        assert [ref() for ref in copies] == [None, None, None]
+        assert list(client._sharers) == [client]

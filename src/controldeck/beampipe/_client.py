@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Self, Unpack
 
 import requests
@@ -158,7 +159,8 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         )
         self._auth.refresher = self._refresh_pair
         self._auth.login = self._login_pair
-        self._sharers: list[BeampipeClient] = [self]
+        # The clients sharing this login (copies); weak, so a dropped copy is not kept.
+        self._sharers: weakref.WeakSet[BeampipeClient] = weakref.WeakSet([self])
 
     def copy(self, **overrides: Any) -> Self:
         """A new client like this one, with some constructor arguments replaced.
@@ -175,7 +177,7 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
             other._auth = self._auth
             other._transport.auth = self._auth
             other._sharers = self._sharers
-            self._sharers.append(other)
+            self._sharers.add(other)
         return other
 
     def close(self) -> None:
@@ -184,11 +186,11 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         Copies sharing its tokens go on working (they renew through their own sessions).
         """
         sharers = self._sharers
-        if self in sharers:
-            sharers.remove(self)
-            if sharers and self._auth.refresher == self._refresh_pair:
-                self._auth.refresher = sharers[0]._refresh_pair
-                self._auth.login = sharers[0]._login_pair
+        sharers.discard(self)
+        heir = next(iter(sharers), None)
+        if heir is not None and self._auth.refresher == self._refresh_pair:
+            self._auth.refresher = heir._refresh_pair
+            self._auth.login = heir._login_pair
         super().close()
 
     def __repr__(self) -> str:
