@@ -464,3 +464,35 @@ def test_numbered_pager_short_page_ends_even_if_total_says_more(
     page = numbered_page(transport, 2)
     assert [item.id for item in page] == [0, 1, 2]
     assert requested_pages(rsps) == [(1, 2), (2, 2)]
+
+
+def _offset_fetcher(total: int, calls: list[dict[str, Any]]) -> Callable[..., list[int]]:
+    def fetch(query: dict[str, Any]) -> list[int]:
+        calls.append(dict(query))
+        start = int(query["offset"])
+        return list(range(total))[start : start + int(query["limit"])]
+
+    return fetch
+
+
+@pytest.mark.parametrize("total", [0, 1, 2, 3, 4, 5, 6])
+def test_offset_pager_with_lookahead_never_asks_for_an_empty_page(total: int) -> None:
+    calls: list[dict[str, Any]] = []
+    page = _pagination.offset_pager(2, lookahead=True)(_offset_fetcher(total, calls), {"q": 1})
+    assert list(page) == list(range(total))
+    expected_offsets = list(range(0, total, 2)) or [0]  # one request per page, none empty
+    assert [c["offset"] for c in calls] == expected_offsets
+    assert all(c["limit"] == 3 and c["q"] == 1 for c in calls)
+    pages = [len(p) for p in page.iter_pages()]
+    assert all(n == 2 for n in pages[:-1]) and (pages[-1] <= 2)
+
+
+@pytest.mark.parametrize(("total", "requests_sent"), [(0, 1), (3, 2), (4, 3), (6, 4)])
+def test_offset_pager_without_lookahead_pays_an_empty_page_at_a_multiple(
+    total: int, requests_sent: int
+) -> None:
+    calls: list[dict[str, Any]] = []
+    page = _pagination.offset_pager(2)(_offset_fetcher(total, calls), {})
+    assert list(page) == list(range(total))
+    assert len(calls) == requests_sent
+    assert all(c["limit"] == 2 for c in calls)

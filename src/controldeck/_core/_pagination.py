@@ -178,32 +178,45 @@ def laravel_page(fetch: Callable[[Mapping[str, Any]], Any], params: Mapping[str,
 
 
 def offset_pager(
-    limit: int, *, limit_key: str = "limit", offset_key: str = "offset"
+    limit: int,
+    *,
+    limit_key: str = "limit",
+    offset_key: str = "offset",
+    lookahead: bool = False,
 ) -> Callable[[Callable[[Mapping[str, Any]], list[Any]], Mapping[str, Any]], Page[Any]]:
     """A pager for `?limit=&offset=` lists whose reply is a bare array.
 
     A full page (as many items as `limit`) means another may follow; a shorter one is the
-    last. A list whose length is a multiple of `limit` therefore costs one extra request
-    that comes back empty (the server sends no total to tell).
+    last. The server sends no total, so a list whose length is a multiple of `limit` costs
+    one extra request that comes back empty, unless `lookahead`: then each request asks
+    for one item more than a page holds, and that item only says whether another page
+    follows (it comes again as the first item of the next page), so no request ever comes
+    back empty.
 
     Args:
-        limit: Items asked for per page.
+        limit: Items per page (with `lookahead`, `limit + 1` are asked for).
         limit_key: The query parameter carrying the page size.
         offset_key: The query parameter carrying the offset.
+        lookahead: Ask for one item more to learn, without an empty request, that the list
+            has ended. The server must accept `limit + 1`.
 
     Example:
         >>> self._page("/projects", list[Project], offset_pager(200))
     """
+    ask = limit + 1 if lookahead else limit
 
     def pager(
         fetch: Callable[[Mapping[str, Any]], list[Any]], params: Mapping[str, Any]
     ) -> Page[Any]:
         offset = int(params.get(offset_key) or 0)
         rest = {k: v for k, v in params.items() if k not in (limit_key, offset_key)}
-        query = {**rest, limit_key: limit, offset_key: offset}
+        query = {**rest, limit_key: ask, offset_key: offset}
         items = fetch(query)
+        more = len(items) > limit if lookahead else len(items) >= limit
+        if lookahead:
+            items = items[:limit]
         fetch_next = None
-        if len(items) >= limit:
+        if more:
 
             def fetch_next() -> Page[Any]:
                 return pager(fetch, {**params, offset_key: offset + len(items)})
