@@ -593,12 +593,13 @@ def observation(n: int) -> dict[str, Any]:
 def test_list_execution_observations_pages_by_offset(
     api: ConformanceMock, client: BeampipeClient
 ) -> None:
-    api.get(f"{ONE}/observations", json=[observation(1), observation(2)])
+    api.get(f"{ONE}/observations", json=[observation(1), observation(2), observation(3)])
     api.get(f"{ONE}/observations", json=[observation(3)])
     page = client.list_execution_observations(EXECUTION_ID, limit=2, offset=4)
-    assert query(api, 0) == {"limit": ["2"], "offset": ["4"]}
+    assert query(api, 0) == {"limit": ["3"], "offset": ["4"]}  # one more: is there a next?
+    assert len(page) == 2
     assert [o.payload["n"] for o in page] == [1, 2, 3]
-    assert query(api, 1) == {"limit": ["2"], "offset": ["6"]}
+    assert query(api, 1) == {"limit": ["3"], "offset": ["6"]}
     assert len(api.calls) == 2
     assert page[0].raw_state == "RUNNING"
 
@@ -606,7 +607,7 @@ def test_list_execution_observations_pages_by_offset(
 def test_list_execution_observations_defaults(api: ConformanceMock, client: BeampipeClient) -> None:
     api.get(f"{ONE}/observations", json=[])
     assert list(client.list_execution_observations(EXECUTION_ID)) == []
-    assert query(api) == {"limit": ["100"], "offset": ["0"]}
+    assert query(api) == {"limit": ["101"], "offset": ["0"]}
 
 
 def test_list_execution_artifacts(api: ConformanceMock, client: BeampipeClient) -> None:

@@ -422,7 +422,7 @@ def test_scheduler_status_maps_adapter_failures(
     assert info.value.code == "scheduler.ssh_failed"
 
 
-def test_scheduler_jobs_pages_with_the_server_default(
+def test_scheduler_jobs_asks_for_one_more_than_a_page(
     api: ConformanceMock, client: BeampipeClient
 ) -> None:
     api.get(f"{API}/scheduler/jobs", json=[SCHEDULER_JOB])
@@ -430,7 +430,7 @@ def test_scheduler_jobs_pages_with_the_server_default(
     page = client.scheduler_jobs()
     jobs = list(page)
 
-    assert_sent(only(api), "GET", f"{API}/scheduler/jobs?limit=100&offset=0")
+    assert_sent(only(api), "GET", f"{API}/scheduler/jobs?limit=101&offset=0")
     assert [(j.execution_id, j.scheduler_job_id, j.submitted_at) for j in jobs] == [
         (EXECUTION_ID, "123456", WHEN)
     ]
@@ -439,14 +439,15 @@ def test_scheduler_jobs_pages_with_the_server_default(
 
 def test_scheduler_jobs_walks_full_pages(api: ConformanceMock, client: BeampipeClient) -> None:
     second = {**SCHEDULER_JOB, "execution_id": JOB_ID}
-    api.get(f"{API}/scheduler/jobs?limit=2&offset=5", json=[SCHEDULER_JOB, SCHEDULER_JOB])
-    api.get(f"{API}/scheduler/jobs?limit=2&offset=7", json=[second])
+    three = [SCHEDULER_JOB, SCHEDULER_JOB, second]
+    api.get(f"{API}/scheduler/jobs?limit=3&offset=5", json=three)
+    api.get(f"{API}/scheduler/jobs?limit=3&offset=7", json=[second])
 
     jobs = list(client.scheduler_jobs(limit=2, offset=5))
 
     assert [c.request.url for c in api.calls] == [
-        f"{API}/scheduler/jobs?limit=2&offset=5",
-        f"{API}/scheduler/jobs?limit=2&offset=7",
+        f"{API}/scheduler/jobs?limit=3&offset=5",
+        f"{API}/scheduler/jobs?limit=3&offset=7",
     ]
     assert [j.execution_id for j in jobs] == [EXECUTION_ID, EXECUTION_ID, JOB_ID]
 
@@ -454,8 +455,8 @@ def test_scheduler_jobs_walks_full_pages(api: ConformanceMock, client: BeampipeC
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"limit": 0}, "limit must be an int from 1 to 500"),
-        ({"limit": 501}, "limit must be an int from 1 to 500"),
+        ({"limit": 0}, "limit must be an int from 1 to 499"),
+        ({"limit": 500}, "limit must be an int from 1 to 499"),
         ({"offset": -1}, "offset must be an int >= 0"),
     ],
 )

@@ -806,7 +806,7 @@ def event(n: int) -> dict[str, Any]:
 
 def test_list_project_events_pages_lazily(api: ConformanceMock, client: BeampipeClient) -> None:
     url = f"{API}/projects/{PROJECT}/events"
-    api.get(url, json=[event(1), event(2)])
+    api.get(url, json=[event(1), event(2), event(3)])  # one more than a page: more follow
     api.get(url, json=[event(3)])
     page = client.list_project_events(PROJECT, limit=2)
     assert len(api.calls) == 1  # the first page only, until iterated
@@ -815,11 +815,11 @@ def test_list_project_events_pages_lazily(api: ConformanceMock, client: Beampipe
     assert page.data[0].source_identifier == "HIPASSJ1318-21" and page.data[0].execution_id is None
     assert page.data[0].occurred_at == WHEN
     assert [e.payload["n"] for e in page] == [1, 2, 3]
-    assert len(api.calls) == 2  # a short page ends it: no empty request
+    assert len(api.calls) == 2  # the second reply held no extra row: no empty request
     first, second = (c.request for c in api.calls)
     assert path_of(first) == "/api/v2/projects/wallaby_hires/events"
-    assert query_of(first) == {"limit": ["2"], "offset": ["0"]}
-    assert query_of(second) == {"limit": ["2"], "offset": ["2"]}
+    assert query_of(first) == {"limit": ["3"], "offset": ["0"]}
+    assert query_of(second) == {"limit": ["3"], "offset": ["2"]}
     assert first.headers["Authorization"] == AUTH == second.headers["Authorization"]
 
 
@@ -827,17 +827,17 @@ def test_list_project_events_defaults(api: ConformanceMock, client: BeampipeClie
     api.get(f"{API}/projects/{PROJECT}/events", json=[])
     page = client.list_project_events(PROJECT)
     assert page.data == [] and list(page) == []
-    assert query_of(only_call(api)) == {"limit": ["100"], "offset": ["0"]}
+    assert query_of(only_call(api)) == {"limit": ["101"], "offset": ["0"]}
 
 
 def test_list_project_events_from_an_offset(api: ConformanceMock, client: BeampipeClient) -> None:
     api.get(f"{API}/projects/{PROJECT}/events", json=[event(9)])
     client.list_project_events(PROJECT, limit=10, offset=30)
-    assert query_of(only_call(api)) == {"limit": ["10"], "offset": ["30"]}
+    assert query_of(only_call(api)) == {"limit": ["11"], "offset": ["30"]}
 
 
 @pytest.mark.parametrize(
-    ("limit", "offset"), [(0, 0), (501, 0), (True, 0), ("10", 0), (10, -1), (10, 1.5)]
+    ("limit", "offset"), [(0, 0), (500, 0), (True, 0), ("10", 0), (10, -1), (10, 1.5)]
 )
 def test_list_project_events_bad_paging_sends_nothing(
     api: ConformanceMock, client: BeampipeClient, limit: Any, offset: Any

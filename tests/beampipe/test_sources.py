@@ -237,29 +237,31 @@ class TestBulkCreate:
 
 
 class TestList:
-    def test_pages_until_a_short_page(self, api: ConformanceMock, client: BeampipeClient) -> None:
-        api.get(f"{API}/sources", json=[row(1), row(2)])
-        api.get(f"{API}/sources", json=[row(3)])
+    def test_pages_without_an_empty_request(
+        self, api: ConformanceMock, client: BeampipeClient
+    ) -> None:
+        api.get(f"{API}/sources", json=[row(1), row(2), row(3)])  # one more than a page
+        api.get(f"{API}/sources", json=[row(3), row(4)])  # not more than a page: the end
         page = client.list_sources(MODULE, limit=2)
         assert len(api.calls) == 1  # lazy: only the first page so far
         assert [s.source_identifier for s in page.data] == ["SRC-1", "SRC-2"]
-        assert [s.source_identifier for s in page] == ["SRC-1", "SRC-2", "SRC-3"]
-        assert len(api.calls) == 2  # the short page ended it
+        assert [s.source_identifier for s in page] == ["SRC-1", "SRC-2", "SRC-3", "SRC-4"]
+        assert len(api.calls) == 2  # four rows, pages of two: no third, empty request
         first, second = api.calls
         assert first.request.method == "GET" and path(first) == "/api/v2/sources"
         assert first.request.headers["Authorization"] == AUTH
-        assert query(first) == {"project_module": [MODULE], "limit": ["2"], "offset": ["0"]}
-        assert query(second) == {"project_module": [MODULE], "limit": ["2"], "offset": ["2"]}
+        assert query(first) == {"project_module": [MODULE], "limit": ["3"], "offset": ["0"]}
+        assert query(second) == {"project_module": [MODULE], "limit": ["3"], "offset": ["2"]}
 
     def test_defaults_and_no_module(self, api: ConformanceMock, client: BeampipeClient) -> None:
         api.get(f"{API}/sources", json=[row()])
         page = client.list_sources(offset=5)
-        assert query(api.calls[0]) == {"limit": ["100"], "offset": ["5"]}
+        assert query(api.calls[0]) == {"limit": ["101"], "offset": ["5"]}
         assert page.has_next is False and next(iter(page)).uuid == SOURCE_ID
 
     @pytest.mark.parametrize(
         "kwargs",
-        [{"limit": 0}, {"limit": 501}, {"limit": True}, {"offset": -1}, {"project_module": ""}],
+        [{"limit": 0}, {"limit": 500}, {"limit": True}, {"offset": -1}, {"project_module": ""}],
     )
     def test_bad_arguments_send_nothing(
         self, api: ConformanceMock, client: BeampipeClient, kwargs: dict[str, Any]
@@ -474,12 +476,10 @@ class TestReadViews:
     def test_executions_page_lazily(self, api: ConformanceMock, client: BeampipeClient) -> None:
         url = f"{API}/sources/{SOURCE_ID}/executions"
         api.get(url, json=[execution_row(1), execution_row(2)])
-        api.get(url, json=[])
         page = client.list_source_executions(SOURCE_ID, limit=2, offset=4)
         rows = list(page)
-        assert len(api.calls) == 2
-        assert query(api.calls[0]) == {"limit": ["2"], "offset": ["4"]}
-        assert query(api.calls[1]) == {"limit": ["2"], "offset": ["6"]}
+        assert len(api.calls) == 1  # two rows when three were asked for: the last page
+        assert query(api.calls[0]) == {"limit": ["3"], "offset": ["4"]}
         assert path(api.calls[0]) == f"/api/v2/sources/{SOURCE_ID}/executions"
         assert all(isinstance(r, ExecutionRow) for r in rows)
         assert [r.uuid for r in rows] == [str(uuid.UUID(int=0xE001)), str(uuid.UUID(int=0xE002))]

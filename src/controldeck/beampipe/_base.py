@@ -60,10 +60,10 @@ def name_id(name: str, value: Any) -> str:
     return path_segment(name, value)
 
 
-def check_limit(name: str, value: Any) -> int:
+def check_limit(name: str, value: Any, maximum: int = MAX_LIMIT) -> int:
     """A page size the server accepts as given (1..500); bigger ones it would clamp."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
-        raise InvalidArgumentError(f"{name} must be an int from 1 to {MAX_LIMIT}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidArgumentError(f"{name} must be an int from 1 to {maximum}, got {value!r}")
     return value
 
 
@@ -91,14 +91,15 @@ class BeampipeBase(BaseClient):
     ) -> Page[T]:
         """A `?limit=&offset=` list whose reply is a bare array, paged lazily.
 
-        Iterating walks every page and stops after the first page shorter than `limit`
-        (the server sends no total, so a list whose length is a multiple of `limit` costs
-        one more request, which comes back empty).
+        The server sends no total, so each request asks for `limit + 1` rows: the extra one
+        only says that another page follows (it is the next page's first). Iterating walks
+        every page and never sends a request that comes back empty; `limit` is therefore at
+        most 499 (the server clamps a request to 500).
         """
-        check_limit("limit", limit)
+        check_limit("limit", limit, MAX_LIMIT - 1)
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidArgumentError(f"offset must be an int >= 0, got {offset!r}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         query["offset"] = offset
         items: Any = list[item]  # type: ignore[valid-type]  # a runtime alias: list[Row]
-        return self._page(path, items, offset_pager(limit), params=query, **options)
+        return self._page(path, items, offset_pager(limit, lookahead=True), params=query, **options)

@@ -353,12 +353,12 @@ class ExecutionsAPI(BeampipeBase):
         """Scheduler and DALiuGE observations of an execution
         (`GET /api/v2/executions/{id}/observations`), paged lazily.
 
-        Iterating walks every page and stops after the first page shorter than `limit`
-        (the server sends no total).
+        Iterating walks every page lazily; each request asks for one row more than a page
+        holds (the server sends no total), so none comes back empty.
 
         Args:
             execution_id: The execution's UUID.
-            limit: Page size, 1 to 500.
+            limit: Page size, 1 to 499.
             offset: Rows to skip first.
 
         Returns:

@@ -422,14 +422,14 @@ class OperatorsAPI(BeampipeBase):
         """Executions submitted to Slurm, newest first (`GET /api/v2/scheduler/jobs`).
 
         Args:
-            limit: Rows per request, 1..500 (the server's default is 100).
+            limit: Rows per page, 1..499 (one more is asked for, to see the end).
             offset: Rows to skip before the first page.
 
         Returns:
             The first page; iterating it walks the following pages lazily.
 
         Raises:
-            InvalidArgumentError: `limit` outside 1..500 or a negative `offset`.
+            InvalidArgumentError: `limit` outside 1..499 or a negative `offset`.
 
         Example:
             >>> for job in client.scheduler_jobs(limit=200):

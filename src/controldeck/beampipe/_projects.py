@@ -522,7 +522,7 @@ class ProjectsAPI(BeampipeBase):
 
         Args:
             module: The project module (its project id).
-            limit: Events per page (1..500).
+            limit: Events per page (1..499).
             offset: Events to skip before the first page.
 
         Returns:

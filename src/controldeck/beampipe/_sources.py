@@ -288,13 +288,12 @@ class SourcesAPI(BeampipeBase):
         """List registered sources, newest first (`GET /api/v2/sources`).
 
         The server pages with `limit`/`offset` and sends no total. Iterating the returned
-        page walks the following pages lazily and stops after the first page shorter than
-        `limit` (a list whose length is a multiple of `limit` costs one more request, which
-        comes back empty).
+        page walks the following pages lazily; each request asks for one row more than a
+        page holds, so the end is known without a request that comes back empty.
 
         Args:
             project_module: Only the sources of this module; None lists every module's.
-            limit: Sources per page, 1 to 500.
+            limit: Sources per page, 1 to 499 (one more is asked for, to see the end).
             offset: Sources to skip before the first page.
 
         Returns:
@@ -580,12 +579,12 @@ class SourcesAPI(BeampipeBase):
     ) -> Page[ExecutionRow]:
         """Executions that include a source (`GET /api/v2/sources/{id}/executions`).
 
-        Paged like `list_sources`: iterating walks every page lazily and stops after the
-        first page shorter than `limit`.
+        Paged like `list_sources`: iterating walks every page lazily, never asking for an
+        empty one.
 
         Args:
             source_id: The source's UUID.
-            limit: Executions per page, 1 to 500.
+            limit: Executions per page, 1 to 499.
             offset: Executions to skip before the first page.
 
         Returns:
