@@ -68,7 +68,9 @@ def main() -> None:
             DeploymentProfile(
                 name="slurm-remote",
                 project_module=PROJECT,
-                translation=DaliugeTranslationConfig(algo=DaliugeAlgo.METIS, num_par=1, num_islands=1),
+                translation=DaliugeTranslationConfig(
+                    algo=DaliugeAlgo.METIS, num_par=1, num_islands=1
+                ),
                 deployment=SlurmRemoteDeployment(
                     login_node="setonix.pawsey.org.au",
                     account="pawsey0411",

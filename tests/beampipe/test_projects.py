@@ -73,6 +73,7 @@ pytestmark = pytest.mark.usefixtures("api")
 # A body streamed to a destination has been consumed, so the mock cannot read it again to
 # validate it against the spec (as for event streams; asked of the conformance owner).
 
+
 @pytest.fixture
 def payloads(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """What the SDK hands `requests` as each request body (`data=`), before `responses`

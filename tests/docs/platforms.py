@@ -84,7 +84,7 @@ BEAMPIPE = DocsPlatform(
     name="beampipe",
     placeholder="http://beampipe.example:8080",
     fake="controldeck.testing.beampipe:FakeBeampipe",
-    prelude='''\
+    prelude="""\
 from pathlib import Path
 
 from controldeck.beampipe import (
@@ -122,7 +122,7 @@ with _Client(beampipe_fake.url, username="admin", password=password) as _admin:
             ),
         )
     )
-''',
+""",
 )
 
 PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE)}

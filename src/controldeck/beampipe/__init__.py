@@ -134,7 +134,6 @@ else:
                 "HealthTapResponse",
                 "JobResponse",
                 "LedgerSnapshotResponse",
-    "MetricSample",
                 "NotificationChannelResponse",
                 "OperatorOverviewResponse",
                 "OutputInventoryProduct",
