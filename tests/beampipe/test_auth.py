@@ -16,6 +16,7 @@ from controldeck.beampipe._auth import REFRESH_LEEWAY, BeampipeAuth, jwt_expiry
 from controldeck.errors import (
     AuthenticationError,
     BadRequestError,
+    InternalServerError,
     InvalidArgumentError,
     PermissionDeniedError,
 )
@@ -314,6 +315,47 @@ class TestProactiveRenewal:
         with BeampipeClient(BASE_URL, expiring, refresh_token="refresh-1") as client:
             client.current_user()
         assert api.calls[1].request.headers["Authorization"] == f"Bearer {expiring}"
+
+    def test_an_expired_jwt_whose_refresh_is_refused_says_log_in_again(
+        self, api: ConformanceMock
+    ) -> None:
+        expired = jwt({"sub": "admin", "exp": int(time.time() - 10)})
+        api.post(f"{API}/refresh", status=400, json=REVOKED, headers={"x-request-id": "r7"})
+        with BeampipeClient(BASE_URL, expired, refresh_token="refresh-1") as client:
+            with pytest.raises(AuthenticationError) as info:
+                client.current_user()  # not a BadRequestError from a /refresh never called
+            assert client.refresh_token is None
+        assert str(info.value) == (
+            "HTTP 401 [unauthorized]: the access token expired and refreshing it failed "
+            "(HTTP 400 [bad_request]: token revoked); log in again with "
+            "client.login(username, password) [request id: r7]"
+        )
+        assert [c.request.path_url for c in api.calls] == ["/api/v2/refresh"]
+
+    def test_a_refused_first_login_names_the_user(self, api: ConformanceMock) -> None:
+        api.post(f"{API}/login", status=401, json=UNAUTHORIZED)
+        with (
+            BeampipeClient(BASE_URL, username="admin", password="wrong-password") as client,
+            pytest.raises(AuthenticationError) as info,
+        ):
+            client.current_user()
+        message = str(info.value)
+        assert message.startswith(
+            "HTTP 401 [unauthorized]: logging in as 'admin' failed (HTTP 401 [unauthorized]: "
+            "authentication failed); check the username and password"
+        )
+        assert "wrong-password" not in message
+
+    def test_a_login_that_hits_a_server_error_is_raised_as_it_is(
+        self, api: ConformanceMock
+    ) -> None:
+        busy = error_body("internal_error", "database down", cls="internal", retry="unsafe")
+        api.post(f"{API}/login", status=500, json=busy)
+        with (
+            BeampipeClient(BASE_URL, username="admin", password="pw", max_retries=0) as client,
+            pytest.raises(InternalServerError, match="database down"),
+        ):
+            client.current_user()
 
     def test_injected_clock(self) -> None:
         token = jwt({"exp": 1000})
