@@ -389,6 +389,9 @@ class TestExplicitRefreshAndLogout:
             new = client.refresh()
             assert new == TokenPair("access-2", "refresh-2")
             assert client.refresh_token == "refresh-2"
+        shown = (repr(new), str(new), f"{new}", repr([new]))
+        assert not any("access-2" in text or "refresh-2" in text for text in shown)
+        assert repr(new) == "TokenPair(access_token=<redacted>, refresh_token=<redacted>)"
         assert body(api.calls[0]) == {"refresh_token": "refresh-1"}
 
     def test_refresh_reused_token(self, api: ConformanceMock) -> None:

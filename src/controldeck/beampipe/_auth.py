@@ -50,10 +50,20 @@ _REJECTED = frozenset({400, 401})
 
 
 class TokenPair(NamedTuple):
-    """What `/login` and `/refresh` return: a new access token and a new refresh token."""
+    """What `/login` and `/refresh` return: a new access token and a new refresh token.
+
+    Its `repr` (what a REPL or a log line shows) hides both; read the fields to use them.
+
+    Example:
+        >>> TokenPair("access-secret", "refresh-secret")
+        TokenPair(access_token=<redacted>, refresh_token=<redacted>)
+    """
 
     access_token: str
     refresh_token: str
+
+    def __repr__(self) -> str:
+        return "TokenPair(access_token=<redacted>, refresh_token=<redacted>)"
 
 
 def jwt_expiry(token: str) -> float | None:
