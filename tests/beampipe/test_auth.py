@@ -81,6 +81,20 @@ class TestConstruction:
         with pytest.raises(InvalidArgumentError, match=message):
             BeampipeClient(**kwargs)
 
+    def test_a_bad_url_from_the_environment_names_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("BEAMPIPE_BASE_URL", "http://bp.example:9000/api/v2/")
+        with pytest.raises(InvalidArgumentError) as info:
+            BeampipeClient()
+        assert str(info.value) == (
+            "base_url (from BEAMPIPE_BASE_URL) is the server's origin (http://host:8080) and "
+            "the client adds /api/v2: got 'http://bp.example:9000/api/v2/'"
+        )
+        monkeypatch.setenv("BEAMPIPE_BASE_URL", "bp.example:9000")
+        with pytest.raises(InvalidArgumentError, match=r"^base_url \(from BEAMPIPE_BASE_URL\)"):
+            BeampipeClient()
+
     def test_no_credentials_fails_before_sending(self, api: ConformanceMock) -> None:
         with (
             BeampipeClient(BASE_URL) as client,
