@@ -16,6 +16,7 @@ from controldeck.beampipe._auth import REFRESH_LEEWAY, BeampipeAuth, jwt_expiry
 from controldeck.errors import (
     AuthenticationError,
     BadRequestError,
+    InternalServerError,
     InvalidArgumentError,
     PermissionDeniedError,
 )
@@ -79,6 +80,20 @@ class TestConstruction:
     def test_bad_arguments(self, kwargs: dict[str, Any], message: str) -> None:
         with pytest.raises(InvalidArgumentError, match=message):
             BeampipeClient(**kwargs)
+
+    def test_a_bad_url_from_the_environment_names_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("BEAMPIPE_BASE_URL", "http://bp.example:9000/api/v2/")
+        with pytest.raises(InvalidArgumentError) as info:
+            BeampipeClient()
+        assert str(info.value) == (
+            "base_url (from BEAMPIPE_BASE_URL) is the server's origin (http://host:8080) and "
+            "the client adds /api/v2: got 'http://bp.example:9000/api/v2/'"
+        )
+        monkeypatch.setenv("BEAMPIPE_BASE_URL", "bp.example:9000")
+        with pytest.raises(InvalidArgumentError, match=r"^base_url \(from BEAMPIPE_BASE_URL\)"):
+            BeampipeClient()
 
     def test_no_credentials_fails_before_sending(self, api: ConformanceMock) -> None:
         with (
@@ -315,6 +330,47 @@ class TestProactiveRenewal:
             client.current_user()
         assert api.calls[1].request.headers["Authorization"] == f"Bearer {expiring}"
 
+    def test_an_expired_jwt_whose_refresh_is_refused_says_log_in_again(
+        self, api: ConformanceMock
+    ) -> None:
+        expired = jwt({"sub": "admin", "exp": int(time.time() - 10)})
+        api.post(f"{API}/refresh", status=400, json=REVOKED, headers={"x-request-id": "r7"})
+        with BeampipeClient(BASE_URL, expired, refresh_token="refresh-1") as client:
+            with pytest.raises(AuthenticationError) as info:
+                client.current_user()  # not a BadRequestError from a /refresh never called
+            assert client.refresh_token is None
+        assert str(info.value) == (
+            "HTTP 401 [unauthorized]: the access token expired and refreshing it failed "
+            "(HTTP 400 [bad_request]: token revoked); log in again with "
+            "client.login(username, password) [request id: r7]"
+        )
+        assert [c.request.path_url for c in api.calls] == ["/api/v2/refresh"]
+
+    def test_a_refused_first_login_names_the_user(self, api: ConformanceMock) -> None:
+        api.post(f"{API}/login", status=401, json=UNAUTHORIZED)
+        with (
+            BeampipeClient(BASE_URL, username="admin", password="wrong-password") as client,
+            pytest.raises(AuthenticationError) as info,
+        ):
+            client.current_user()
+        message = str(info.value)
+        assert message.startswith(
+            "HTTP 401 [unauthorized]: logging in as 'admin' failed (HTTP 401 [unauthorized]: "
+            "authentication failed); check the username and password"
+        )
+        assert "wrong-password" not in message
+
+    def test_a_login_that_hits_a_server_error_is_raised_as_it_is(
+        self, api: ConformanceMock
+    ) -> None:
+        busy = error_body("internal_error", "database down", cls="internal", retry="unsafe")
+        api.post(f"{API}/login", status=500, json=busy)
+        with (
+            BeampipeClient(BASE_URL, username="admin", password="pw", max_retries=0) as client,
+            pytest.raises(InternalServerError, match="database down"),
+        ):
+            client.current_user()
+
     def test_injected_clock(self) -> None:
         token = jwt({"exp": 1000})
         now = [0.0]
@@ -347,6 +403,9 @@ class TestExplicitRefreshAndLogout:
             new = client.refresh()
             assert new == TokenPair("access-2", "refresh-2")
             assert client.refresh_token == "refresh-2"
+        shown = (repr(new), str(new), f"{new}", repr([new]))
+        assert not any("access-2" in text or "refresh-2" in text for text in shown)
+        assert repr(new) == "TokenPair(access_token=<redacted>, refresh_token=<redacted>)"
         assert body(api.calls[0]) == {"refresh_token": "refresh-1"}
 
     def test_refresh_reused_token(self, api: ConformanceMock) -> None:

@@ -43,12 +43,27 @@ logger = logging.getLogger("controldeck")
 # Renew this many seconds before a JWT access token's `exp` (clock skew, slow requests).
 REFRESH_LEEWAY = 60.0
 
+# What the server answers a refresh token or a login it refuses: 400 revoked or missing,
+# 401 expired or wrong password. Anything else (429, 5xx) is about the server, not the
+# credentials, and is raised as it is.
+_REJECTED = frozenset({400, 401})
+
 
 class TokenPair(NamedTuple):
-    """What `/login` and `/refresh` return: a new access token and a new refresh token."""
+    """What `/login` and `/refresh` return: a new access token and a new refresh token.
+
+    Its `repr` (what a REPL or a log line shows) hides both; read the fields to use them.
+
+    Example:
+        >>> TokenPair("access-secret", "refresh-secret")
+        TokenPair(access_token=<redacted>, refresh_token=<redacted>)
+    """
 
     access_token: str
     refresh_token: str
+
+    def __repr__(self) -> str:
+        return "TokenPair(access_token=<redacted>, refresh_token=<redacted>)"
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -230,6 +245,11 @@ class BeampipeAuth(Auth):
                 and self._clock() < self._expires_at
             )
             if not still_valid:
+                if isinstance(exc, APIStatusError) and exc.status_code in _REJECTED:
+                    # The server refused the refresh token or the login: say so about the
+                    # call the user made, not as a bare 400 from a /refresh they never sent.
+                    problem = "the access token expired" if had is not None else None
+                    raise self._renewal_failed(exc, exc.response, problem) from None
                 raise
             # The old token still works for a few seconds: send it; a 401 renews again.
             logger.info("proactive token refresh failed (%s); using the current token", exc)
@@ -259,17 +279,27 @@ class BeampipeAuth(Auth):
         raise InvalidArgumentError(f"This call needs a token: {self._missing}")
 
     def _renewal_failed(
-        self, exc: APIStatusError, response: requests.Response
+        self,
+        exc: APIStatusError,
+        response: requests.Response | None,
+        problem: str | None = "the access token was rejected",
     ) -> AuthenticationError:
-        what = (
-            "logging in again" if self._refresh is None and self._can_login() else "refreshing it"
-        )
+        """The error for a renewal the server refused, after `problem` (what made the
+        client renew; None when it simply had no token yet): what it tried, the server's
+        answer, and what to do."""
+        cause = f"HTTP {exc.status_code}{f' [{exc.code}]' if exc.code else ''}: {exc.message}"
+        if self._refresh is None and self._can_login():
+            attempt = f"logging in as {self.username!r}"
+            advice = "check the username and password"
+        else:
+            attempt = "refreshing it" if problem else "refreshing the token"
+            advice = "log in again with client.login(username, password)"
+        what = f"{problem} and {attempt}" if problem else attempt
         return AuthenticationError(
-            f"the access token was rejected and {what} failed "
-            f"(HTTP {exc.status_code}{f' [{exc.code}]' if exc.code else ''}: {exc.message}); "
-            "log in again with client.login(username, password)",
+            f"{what} failed ({cause}); {advice}",
             status_code=401,
-            request_id=request_id_of(response),
+            request_id=(request_id_of(response) if response is not None else None)
+            or exc.request_id,
             code="unauthorized",
             response=response,
         )

@@ -100,13 +100,16 @@ class BeampipeClient(ProjectsAPI, SourcesAPI, ExecutionsAPI, OperatorsAPI):
         user_agent: str | None = None,
     ) -> None:
         resolved = (from_env(base_url, BASE_URL_ENV) or DEFAULT_BASE_URL).strip()
+        # Name where a bad URL came from: the argument, or the environment variable.
+        source = "base_url" if base_url is not None else f"base_url (from {BASE_URL_ENV})"
         if origin_of(resolved) is None:
             raise InvalidArgumentError(
-                f"base_url must be an http(s) URL, got {resolved[: C.MAX_ECHO]!r}"
+                f"{source} must be an http(s) URL, got {resolved[: C.MAX_ECHO]!r}"
             )
         if resolved.rstrip("/").endswith("/api/v2"):
             raise InvalidArgumentError(
-                "base_url is the server's origin (http://host:8080): the client adds /api/v2"
+                f"{source} is the server's origin (http://host:8080) and the client adds "
+                f"/api/v2: got {resolved[: C.MAX_ECHO]!r}"
             )
         copy_args = {
             "base_url": base_url,
