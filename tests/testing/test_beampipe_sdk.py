@@ -397,7 +397,7 @@ def test_every_public_method_decodes_strictly(
     job = bp.enqueue_job("discover", payload={"project_module": MODULE}, idempotency_key="k1")
     assert (job.kind, job.status) == ("discover", "queued")
     assert bp.enqueue_job("discover", idempotency_key="k1").uuid == job.uuid
-    submitted = {j.execution_id: j.project_module for j in bp.scheduler_jobs(limit=500)}
+    submitted = {j.execution_id: j.project_module for j in bp.scheduler_jobs(limit=499)}
     assert submitted[run.uuid] == MODULE
     status = bp.scheduler_status(profile="slurm-remote")
     assert status.profile == "slurm-remote"
