@@ -250,7 +250,7 @@ class TestLaravelPage:
         page = laravel_page(transport, "/gateways", Envelope)
         assert list(page) == []
         assert page.has_next is False
-        assert repr(page) == "<Page[?] 0 items>"
+        assert repr(page) == "<Page 0 items>"
 
     def test_old_pages_are_garbage_collected(
         self, rsps: responses.RequestsMock, transport: Transport, monkeypatch: pytest.MonkeyPatch

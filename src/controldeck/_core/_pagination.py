@@ -102,10 +102,10 @@ class Page(Generic[T]):
         return self.data[index]
 
     def __repr__(self) -> str:
-        kind = type(self.data[0]).__name__ if self.data else "?"
+        kind = f"[{type(self.data[0]).__name__}]" if self.data else ""
         where = f", page {self.number} of {self.last}" if self.number and self.last else ""
         total = f", total {self.total}" if self.total is not None else ""
-        return f"<Page[{kind}] {len(self.data)} items{where}{total}>"
+        return f"<Page{kind} {len(self.data)} items{where}{total}>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
