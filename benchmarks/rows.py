@@ -27,11 +27,14 @@ from controldeck._core._sse import ServerSentEvent
 from controldeck._core._streams import sse_stream
 from controldeck._core._transport import Transport
 from controldeck.akribes import AkribesClient
+from controldeck.beampipe import BeampipeClient
 from controldeck.runbeam import RunbeamClient
 
 __all__ = [
     "akribes_events_throughput",
     "akribes_get_script_per_call",
+    "beampipe_status_per_call",
+    "beampipe_wait_per_poll",
     "gateway",
     "gateway_page",
     "get_gateway_per_call",
@@ -491,3 +494,95 @@ def akribes_events_throughput(env: Env) -> Samples:
             return count / (time.perf_counter() - started)
 
         return env.compare(raw, through_client, figure="value")
+
+
+EXECUTION_ID = "0192f0c4-9a3b-7c1d-8e2f-00000000e001"
+_STATUS_PATH = f"/api/v2/executions/{EXECUTION_ID}/status"
+
+
+def _execution_status(status: str) -> bytes:
+    """An `ExecutionStatusResponse` as the Beampipe server sends it (Option fields null)."""
+    nulls = ("execution_phase", "scheduler_name", "scheduler_job_id", "daliuge_session_id",
+             "control_phase", "submission_state", "submission_deadline_at",
+             "submission_abandoned_at", "scheduler_state", "scheduler_raw_state",
+             "scheduler_reason", "daliuge_state", "output_state", "terminal_outcome",
+             "failure_class", "last_error", "completed_at", "slurm_state", "dim_state",
+             "last_observation_at", "duration_seconds")  # fmt: skip
+    return _compact({"uuid": EXECUTION_ID, "status": status, "retry_count": 0,
+                     "started_at": "2026-11-23T10:00:00Z", **dict.fromkeys(nulls)})  # fmt: skip
+
+
+@row(
+    "BeampipeClient.get_execution_status(), per call",
+    baseline="requests.Session().get(url).json()",
+    unit="s",
+    target=1.10,
+)
+def beampipe_status_per_call(env: Env) -> Samples:
+    """The poll call of the seed workflow: UUID check, bearer auth hook, decode."""
+    body = _execution_status("running")
+    with (
+        CannedServer(lambda target: body if target == _STATUS_PATH else None) as server,
+        BeampipeClient(server.url(""), token=TOKEN) as client,
+        requests.Session() as session,
+    ):
+        url = server.url(_STATUS_PATH)
+        samples = env.compare(
+            lambda: session.get(url).json(),
+            lambda: client.get_execution_status(EXECUTION_ID),
+            calls=env.scale.calls,
+        )
+        _check(client.get_execution_status(EXECUTION_ID).status == "running", "status decoded")
+        _check(session.get(url).json()["status"] == "running", "bare GET decoded")
+        _check(server.connections == 2, f"keep-alive held ({server.connections} connections)")
+    return samples
+
+
+@row(
+    "BeampipeClient.wait_for_execution(), cost per poll",
+    baseline="a bare loop: session.get(url).json() until the status is terminal",
+    unit="s",
+    target=1.25,
+)
+def beampipe_wait_per_poll(env: Env) -> Samples:
+    """Polling through `wait_for` (deadline, describe, progress off, typed status) against
+    the same number of bare GETs; neither side sleeps between polls (the client's sleep is
+    replaced, as tests inject it)."""
+    polls = max(env.scale.calls, 2)
+    running, completed = _execution_status("running"), _execution_status("completed")
+    served = [0]
+
+    def reply(target: str) -> bytes | None:
+        if target != _STATUS_PATH:
+            return None
+        served[0] += 1
+        return completed if served[0] % polls == 0 else running
+
+    terminal = {"completed", "failed", "cancelled", "not_submitted"}
+    with (
+        CannedServer(reply) as server,
+        BeampipeClient(server.url(""), token=TOKEN) as client,
+        requests.Session() as session,
+    ):
+        url = server.url(_STATUS_PATH)
+        client._transport.sleep = lambda _seconds: None  # poll back to back, like the loop
+
+        def bare() -> float:
+            served[0] = 0
+            started = time.perf_counter()
+            n = 0
+            while True:
+                n += 1
+                if session.get(url).json()["status"] in terminal:
+                    break
+            _check(n == polls, f"bare loop polled {n} times")
+            return (time.perf_counter() - started) / n
+
+        def sdk() -> float:
+            served[0] = 0
+            started = time.perf_counter()
+            final = client.wait_for_execution(EXECUTION_ID, timeout=60, poll_interval=1)
+            _check(final.status == "completed" and served[0] == polls, "waited to the end")
+            return (time.perf_counter() - started) / polls
+
+        return env.compare(bare, sdk, figure="value")

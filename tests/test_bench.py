@@ -49,6 +49,8 @@ def test_every_row_runs_at_tiny_scale_with_sane_figures() -> None:
         "the same vs a reader that only slices out data",
         "AkribesClient.project(pid).scripts.get(), per call",
         "SSE: hub engine events through client.events(pid), throughput",
+        "BeampipeClient.get_execution_status(), per call",
+        "BeampipeClient.wait_for_execution(), cost per poll",
     ]
     for result in results:
         figures = result.samples.baseline + result.samples.sdk

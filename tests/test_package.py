@@ -51,6 +51,13 @@ def test_import_akribes_defers_models_and_cattrs_until_used() -> None:
     assert "controldeck._generated.akribes" in used
 
 
+def test_import_beampipe_defers_models_and_cattrs_until_used() -> None:
+    deferred = {"controldeck._generated.beampipe", "cattrs", "controldeck.testing"}
+    assert deferred.isdisjoint(_modules_after("import controldeck.beampipe"))
+    used = _modules_after("import controldeck.beampipe as b; b.ExecutionRead")
+    assert "controldeck._generated.beampipe" in used
+
+
 def test_lazy_names_are_the_real_objects() -> None:
     import controldeck.runbeam as runbeam
     from controldeck._generated import runbeam as generated
@@ -72,7 +79,14 @@ def test_platform_is_reachable_lazily_from_the_top_package() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["controldeck", "controldeck.errors", "controldeck.runbeam", "controldeck.akribes"]
+    "module",
+    [
+        "controldeck",
+        "controldeck.errors",
+        "controldeck.runbeam",
+        "controldeck.akribes",
+        "controldeck.beampipe",
+    ],
 )
 def test_all_is_sorted_and_complete(module: str) -> None:
     mod = importlib.import_module(module)

@@ -58,7 +58,7 @@ __all__ = [
     "__version__",
 ]
 
-_PLATFORMS = frozenset({"akribes", "runbeam", "testing"})
+_PLATFORMS = frozenset({"akribes", "beampipe", "runbeam", "testing"})
 
 
 def __getattr__(name: str) -> Any:

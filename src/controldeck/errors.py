@@ -184,6 +184,10 @@ class APIStatusError(ControlDeckError):
             text += f" [request id: {self.request_id}]"
         return text
 
+    def __repr__(self) -> str:
+        # What a REPL or notebook shows for `err`: the status, code and request id too.
+        return f"{type(self).__name__}({str(self)!r})"
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep pickling (multiprocessing, joblib) working despite keyword-only arguments.
         return (_rebuild, (type(self), (self.message,), {**self.__dict__, "response": None}))

@@ -16,6 +16,7 @@ from controldeck.akribes import AkribesClient
 from controldeck.akribes import _events as events_module
 from controldeck.akribes._errors import ExecutionFailedError
 from controldeck.errors import InternalServerError, InvalidArgumentError, WaitTimeoutError
+from tests._clock import FakeTime
 from tests._conformance import ConformanceMock
 from tests.akribes.conftest import AUTH, BASE_URL, PID
 
@@ -25,24 +26,9 @@ RUN = f"{BASE_URL}/projects/{PID}/scripts/triage/run"
 NOT_FOUND = {"error": "not found"}
 
 
-class FakeTime:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_time(client: AkribesClient) -> FakeTime:
-    fake = FakeTime()
+    fake = FakeTime(100.0)
     client._transport.clock = fake.clock
     client._transport.sleep = fake.sleep
     return fake

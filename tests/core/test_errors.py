@@ -243,3 +243,10 @@ class TestOthers:
 
     def test_wait_timeout_last_state(self) -> None:
         assert WaitTimeoutError("t", last_state={"s": 1}).last_state == {"s": 1}
+
+
+def test_a_status_error_repr_is_its_one_line_message() -> None:
+    from controldeck.errors import NotFoundError
+
+    err = NotFoundError("no such run", status_code=404, code="not_found", request_id="r-1")
+    assert repr(err) == "NotFoundError('HTTP 404 [not_found]: no such run [request id: r-1]')"

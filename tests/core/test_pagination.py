@@ -250,7 +250,7 @@ class TestLaravelPage:
         page = laravel_page(transport, "/gateways", Envelope)
         assert list(page) == []
         assert page.has_next is False
-        assert repr(page) == "<Page[?] 0 items>"
+        assert repr(page) == "<Page 0 items>"
 
     def test_old_pages_are_garbage_collected(
         self, rsps: responses.RequestsMock, transport: Transport, monkeypatch: pytest.MonkeyPatch
@@ -316,3 +316,183 @@ class TestPage:
         assert text.startswith("<Page[int] 12 items>\n  0\n  1\n")
         assert "  9\n  … 2 more on this page" in text
         assert "10" not in text
+
+
+# -- numbered_pager: `{items, total, page, items_per_page}` envelopes -----------------------
+
+NUMBERED_URL = f"{BASE}/executions"
+
+
+@attrs.define(kw_only=True)
+class NumberedEnvelope:
+    items: list[Item]
+    total: int
+    page: int
+    items_per_page: int
+
+
+def numbered_server(
+    rsps: responses.RequestsMock, total: int, *, echo_size: int | None = None
+) -> None:
+    """A `?page=&items_per_page=` list of `total` items (ids 0..total-1), as Beampipe's."""
+
+    def callback(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
+        assert request.url is not None
+        query = parse_qs(urlsplit(request.url).query)
+        page = int(query["page"][0])
+        size = echo_size or int(query["items_per_page"][0])
+        ids = range((page - 1) * size, min(page * size, total))
+        body = {
+            "items": [{"id": i} for i in ids],
+            "total": total,
+            "page": page,
+            "items_per_page": size,
+        }
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    rsps.add_callback(responses.GET, NUMBERED_URL, callback=callback)
+
+
+def numbered_page(
+    transport: Transport, size: int, params: dict[str, Any] | None = None
+) -> Page[Any]:
+    def fetch(page_params: Any) -> Any:
+        return transport.request("GET", "/executions", params=page_params, cast_to=NumberedEnvelope)
+
+    return _pagination.numbered_pager(size)(fetch, params or {})
+
+
+def requested_pages(rsps: responses.RequestsMock) -> list[tuple[int, int]]:
+    pages = []
+    for call in rsps.calls:
+        assert call.request.url is not None
+        query = parse_qs(urlsplit(call.request.url).query)
+        pages.append((int(query["page"][0]), int(query["items_per_page"][0])))
+    return pages
+
+
+def test_numbered_pager_walks_pages_and_stops_after_a_short_one(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    numbered_server(rsps, total=5)
+    page = numbered_page(transport, 2)
+    assert [item.id for item in page] == [0, 1, 2, 3, 4]
+    assert requested_pages(rsps) == [(1, 2), (2, 2), (3, 2)]
+
+
+def test_numbered_pager_never_fetches_an_empty_page_at_an_exact_multiple(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    numbered_server(rsps, total=4)
+    first = numbered_page(transport, 2)
+    assert [item.id for item in first] == [0, 1, 2, 3]
+    # page 2 is full, but 2 * 2 reaches total=4: no request for an empty page 3.
+    assert requested_pages(rsps) == [(1, 2), (2, 2)]
+    second = first.next_page()
+    assert second is not None and second.has_next is False
+
+
+def test_numbered_pager_page_attributes(rsps: responses.RequestsMock, transport: Transport) -> None:
+    numbered_server(rsps, total=5)
+    page = numbered_page(transport, 2)
+    assert (page.number, page.last, page.total) == (1, 3, 5)
+    assert page.data == [Item(id=0), Item(id=1)]
+    assert isinstance(page.raw, NumberedEnvelope)
+    assert page.has_next is True
+    assert repr(page) == "<Page[Item] 2 items, page 1 of 3, total 5>"
+    assert len(rsps.calls) == 1  # lazy: nothing more until asked
+
+
+def test_numbered_pager_empty_list_is_one_request(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    numbered_server(rsps, total=0)
+    page = numbered_page(transport, 50)
+    assert list(page) == []
+    assert (page.number, page.last, page.total, page.has_next) == (1, 1, 0, False)
+    assert requested_pages(rsps) == [(1, 50)]
+
+
+def test_numbered_pager_starts_at_the_given_page_and_keeps_filters(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    numbered_server(rsps, total=7)
+    page = numbered_page(transport, 2, {"page": 3, "status": "running"})
+    assert [item.id for item in page] == [4, 5, 6]
+    assert requested_pages(rsps) == [(3, 2), (4, 2)]
+    assert all("status=running" in str(call.request.url) for call in rsps.calls)
+
+
+def test_numbered_pager_uses_the_page_size_the_server_echoes(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    # Asked for 10 per page, the server clamps to 3: 3 full pages of 9 items, no 4th.
+    numbered_server(rsps, total=9, echo_size=3)
+    page = numbered_page(transport, 10)
+    assert (page.number, page.last) == (1, 3)
+    assert [item.id for item in page] == list(range(9))
+    assert requested_pages(rsps) == [(1, 10), (2, 10), (3, 10)]
+
+
+def test_numbered_pager_stops_when_the_server_answers_another_page(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    body = {"items": [{"id": 0}, {"id": 1}], "total": 10, "page": 1, "items_per_page": 2}
+    rsps.add(responses.GET, NUMBERED_URL, json=body)
+    # Asked for page 2, answered page 1: following "page 2" again would loop forever.
+    page = numbered_page(transport, 2, {"page": 2})
+    assert page.number == 1
+    assert page.has_next is False
+    assert len(list(page)) == 2
+    assert len(rsps.calls) == 1
+
+
+def test_numbered_pager_short_page_ends_even_if_total_says_more(
+    rsps: responses.RequestsMock, transport: Transport
+) -> None:
+    # Rows deleted while paging: total still says 10, but page 2 is short, so it is the last.
+    rsps.add(
+        responses.GET,
+        NUMBERED_URL,
+        json={"items": [{"id": 0}, {"id": 1}], "total": 10, "page": 1, "items_per_page": 2},
+    )
+    rsps.add(
+        responses.GET,
+        NUMBERED_URL,
+        json={"items": [{"id": 2}], "total": 10, "page": 2, "items_per_page": 2},
+    )
+    page = numbered_page(transport, 2)
+    assert [item.id for item in page] == [0, 1, 2]
+    assert requested_pages(rsps) == [(1, 2), (2, 2)]
+
+
+def _offset_fetcher(total: int, calls: list[dict[str, Any]]) -> Callable[..., list[int]]:
+    def fetch(query: dict[str, Any]) -> list[int]:
+        calls.append(dict(query))
+        start = int(query["offset"])
+        return list(range(total))[start : start + int(query["limit"])]
+
+    return fetch
+
+
+@pytest.mark.parametrize("total", [0, 1, 2, 3, 4, 5, 6])
+def test_offset_pager_with_lookahead_never_asks_for_an_empty_page(total: int) -> None:
+    calls: list[dict[str, Any]] = []
+    page = _pagination.offset_pager(2, lookahead=True)(_offset_fetcher(total, calls), {"q": 1})
+    assert list(page) == list(range(total))
+    expected_offsets = list(range(0, total, 2)) or [0]  # one request per page, none empty
+    assert [c["offset"] for c in calls] == expected_offsets
+    assert all(c["limit"] == 3 and c["q"] == 1 for c in calls)
+    pages = [len(p) for p in page.iter_pages()]
+    assert all(n == 2 for n in pages[:-1]) and (pages[-1] <= 2)
+
+
+@pytest.mark.parametrize(("total", "requests_sent"), [(0, 1), (3, 2), (4, 3), (6, 4)])
+def test_offset_pager_without_lookahead_pays_an_empty_page_at_a_multiple(
+    total: int, requests_sent: int
+) -> None:
+    calls: list[dict[str, Any]] = []
+    page = _pagination.offset_pager(2)(_offset_fetcher(total, calls), {})
+    assert list(page) == list(range(total))
+    assert len(calls) == requests_sent
+    assert all(c["limit"] == 2 for c in calls)

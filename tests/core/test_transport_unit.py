@@ -313,6 +313,71 @@ class TestRetries:
         assert len(rsps.calls) == 1
 
 
+class TestRetryAdvice:
+    """A platform's error body may allow or forbid a retry (Beampipe `failure.retry`)."""
+
+    @staticmethod
+    def advised(sleeps: list[float]) -> Transport:
+        def advice(response: requests.Response) -> bool | None:
+            verdict = response.json().get("retry")
+            return {"safe": True, "unsafe": False}.get(verdict)
+
+        return Transport(base_url=BASE, platform="test", sleep=sleeps.append, retry_advice=advice)
+
+    def test_safe_makes_a_post_retryable(
+        self, rsps: responses.RequestsMock, sleeps: list[float]
+    ) -> None:
+        rsps.post(f"{BASE}/x", status=429, json={"retry": "safe"})
+        rsps.post(f"{BASE}/x", json={"ok": 1})
+        t = self.advised(sleeps)
+        assert t.request("POST", "/x", json={"a": 1}) == {"ok": 1}
+        t.close()
+        assert len(rsps.calls) == 2
+        assert len(sleeps) == 1
+
+    def test_unsafe_makes_a_get_final(
+        self, rsps: responses.RequestsMock, sleeps: list[float]
+    ) -> None:
+        rsps.get(f"{BASE}/x", status=503, json={"retry": "unsafe"})
+        t = self.advised(sleeps)
+        with pytest.raises(APIStatusError) as info:
+            t.request("GET", "/x")
+        t.close()
+        assert info.value.status_code == 503
+        assert len(rsps.calls) == 1
+        assert sleeps == []
+
+    def test_no_advice_keeps_the_status_rules(
+        self, rsps: responses.RequestsMock, sleeps: list[float]
+    ) -> None:
+        rsps.post(f"{BASE}/x", status=503, json={})  # a POST without a key is not retried
+        rsps.get(f"{BASE}/y", status=503, body="not json")  # advice fails: rules apply
+        rsps.get(f"{BASE}/y", json=2)
+        t = self.advised(sleeps)
+        with pytest.raises(APIStatusError):
+            t.request("POST", "/x", json={})
+        assert t.request("GET", "/y") == 2
+        t.close()
+        assert len(rsps.calls) == 3
+
+    def test_advice_is_not_asked_for_a_404(
+        self, rsps: responses.RequestsMock, sleeps: list[float]
+    ) -> None:
+        asked: list[int] = []
+
+        def advice(response: requests.Response) -> bool | None:
+            asked.append(response.status_code)
+            return True
+
+        rsps.get(f"{BASE}/x", status=404, json={"retry": "safe"})
+        t = Transport(base_url=BASE, platform="test", sleep=sleeps.append, retry_advice=advice)
+        with pytest.raises(NotFoundError):
+            t.request("GET", "/x")
+        t.close()
+        assert asked == []
+        assert len(rsps.calls) == 1
+
+
 # -- status errors -----------------------------------------------------------------------
 
 

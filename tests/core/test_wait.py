@@ -20,21 +20,7 @@ from controldeck.errors import (
     NotFoundError,
     WaitTimeoutError,
 )
-
-
-class FakeTime:
-    """A clock that only moves when `sleep` (or a slow fetch) moves it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests._clock import FakeTime
 
 
 class Fetcher:

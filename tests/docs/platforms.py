@@ -80,4 +80,49 @@ token = akribes_fake.service_token  # the reader's own service token
 """,
 )
 
-PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES)}
+BEAMPIPE = DocsPlatform(
+    name="beampipe",
+    placeholder="http://beampipe.example:8080",
+    fake="controldeck.testing.beampipe:FakeBeampipe",
+    prelude="""\
+from pathlib import Path
+
+from controldeck.beampipe import (
+    BeampipeClient as _Client,
+    DaliugeAlgo as _Algo,
+    DaliugeTranslationConfig as _Translation,
+    DeploymentProfile as _Profile,
+    SlurmRemoteDeployment as _Slurm,
+)
+
+password = "admin-password"  # the reader's own password (the fake's seeded admin)
+# The reader's project config file.
+config_path = Path.home() / "minimal_survey.v2.yaml"
+config_path.write_text(
+    "apiVersion: beampipe.dev/v2\\nkind: ProjectConfig\\nmetadata:\\n  id: minimal_survey\\n"
+    "adapters:\\n  required: [casda]\\n"
+)
+# The server the reader has: discovery and runs finish on the first poll, and the project
+# has a default deployment profile.
+beampipe_fake.discovery_polls = 0
+beampipe_fake.execution_polls = 0
+with _Client(beampipe_fake.url, username="admin", password=password) as _admin:
+    _admin.create_deployment_profile(
+        _Profile(
+            name="setonix",
+            project_module="minimal_survey",
+            is_default=True,
+            translation=_Translation(algo=_Algo.METIS, num_par=1, num_islands=1),
+            deployment=_Slurm(
+                login_node="setonix.pawsey.org.au",
+                account="pawsey0411",
+                home_dir="/home/beampipe",
+                dlg_root="/scratch/dlg",
+                log_dir="/scratch/logs",
+            ),
+        )
+    )
+""",
+)
+
+PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE)}

@@ -77,6 +77,7 @@ class BaseClient:
         user_agent: str | None = None,
         error_parser: ErrorParser = parse_generic_error,
         idempotency_header: str | None = None,
+        retry_advice: Callable[[requests.Response], bool | None] | None = None,
     ) -> None:
         """Build the transport.
 
@@ -99,6 +100,7 @@ class BaseClient:
             error_parser=error_parser,
             converter=self._converter,
             idempotency_header=idempotency_header,
+            retry_advice=retry_advice,
             client_name=type(self).__name__,
         )
 
@@ -231,6 +233,29 @@ class BaseClient:
         """PATCH `json` and structure the reply into `cast_to`."""
         return self._call("PATCH", path, cast_to, json=json, **options)
 
+    def _get_text(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> str:
+        """GET `path` and return its body as text (charset from the Content-Type, else
+        UTF-8): Prometheus metrics, YAML, logs."""
+        text: str = self._transport.request("GET", path, params=params, reply="text", **options)
+        return text
+
+    def _get_bytes(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> bytes:
+        """GET `path` and return its body as bytes, read whole (use `Download` for big ones)."""
+        data: bytes = self._transport.request("GET", path, params=params, reply="bytes", **options)
+        return data
+
     def _no_reply(
         self,
         method: str,
@@ -239,6 +264,7 @@ class BaseClient:
         params: Mapping[str, Any] | None = None,
         json: Any = NOT_GIVEN,
         body: RequestBody | None = None,
+        auth: bool | Auth = True,
         secrets: Iterable[str] = (),
         **options: Unpack[CallOptions],
     ) -> None:
@@ -249,6 +275,7 @@ class BaseClient:
             params=params,
             json=json,
             body=body,
+            auth=auth,
             secrets=secrets,
             reply="none",
             **options,

@@ -14,6 +14,8 @@ BACKOFF_JITTER = (0.75, 1.0)
 # Statuses worth another try. 500 only for retry-safe calls (see _retry).
 RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+# Replies whose body a platform's retry advice reads (every status a retry may follow).
+ADVISED_STATUSES = RETRY_STATUSES | {500}
 RETRY_AFTER_MAX = 60.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 

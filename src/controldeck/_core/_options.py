@@ -28,9 +28,11 @@ __all__ = [
     "NOT_GIVEN",
     "CallOptions",
     "NotGiven",
+    "PollOptions",
     "ReplyKind",
     "RequestOptions",
     "Timeout",
+    "poll_call_options",
 ]
 
 Timeout = float | tuple[float, float]
@@ -72,6 +74,44 @@ class CallOptions(TypedDict, total=False):
     deadline: float | None
     max_retries: int
     extra_headers: Mapping[str, str]
+
+
+class PollOptions(TypedDict, total=False):
+    """Per-request options of a wait (`wait_for_*`, `await_*`), whose own `timeout=` is the
+    whole wait's budget.
+
+    Attributes:
+        request_timeout: Seconds, or `(connect, read)` seconds, for each request.
+        max_retries: Retries of each request.
+        extra_headers: Headers added to each request.
+    """
+
+    request_timeout: Timeout
+    max_retries: int
+    extra_headers: Mapping[str, str]
+
+
+def poll_call_options(options: PollOptions) -> CallOptions:
+    """The `CallOptions` of each request of a wait; an unknown keyword fails before
+    anything is sent.
+
+    Example:
+        >>> poll_call_options({"request_timeout": 5})
+        {'timeout': 5}
+    """
+    from controldeck.errors import InvalidArgumentError
+
+    unknown = set(options) - set(PollOptions.__annotations__)
+    if unknown:
+        raise InvalidArgumentError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    out: CallOptions = {}
+    if "request_timeout" in options:
+        out["timeout"] = options["request_timeout"]
+    if "max_retries" in options:
+        out["max_retries"] = options["max_retries"]
+    if "extra_headers" in options:
+        out["extra_headers"] = options["extra_headers"]
+    return out
 
 
 @attrs.frozen(kw_only=True)

@@ -6,11 +6,12 @@ one is used up, holding one page at a time: memory stays constant however long t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar, overload
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Page", "laravel_page", "offset_pager"]
+__all__ = ["Page", "laravel_page", "numbered_pager", "offset_pager"]
 
 T = TypeVar("T")
 
@@ -101,10 +102,10 @@ class Page(Generic[T]):
         return self.data[index]
 
     def __repr__(self) -> str:
-        kind = type(self.data[0]).__name__ if self.data else "?"
+        kind = f"[{type(self.data[0]).__name__}]" if self.data else ""
         where = f", page {self.number} of {self.last}" if self.number and self.last else ""
         total = f", total {self.total}" if self.total is not None else ""
-        return f"<Page[{kind}] {len(self.data)} items{where}{total}>"
+        return f"<Page{kind} {len(self.data)} items{where}{total}>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))
@@ -177,36 +178,99 @@ def laravel_page(fetch: Callable[[Mapping[str, Any]], Any], params: Mapping[str,
 
 
 def offset_pager(
-    limit: int, *, limit_key: str = "limit", offset_key: str = "offset"
+    limit: int,
+    *,
+    limit_key: str = "limit",
+    offset_key: str = "offset",
+    lookahead: bool = False,
 ) -> Callable[[Callable[[Mapping[str, Any]], list[Any]], Mapping[str, Any]], Page[Any]]:
     """A pager for `?limit=&offset=` lists whose reply is a bare array.
 
     A full page (as many items as `limit`) means another may follow; a shorter one is the
-    last. A list whose length is a multiple of `limit` therefore costs one extra request
-    that comes back empty (the server sends no total to tell).
+    last. The server sends no total, so a list whose length is a multiple of `limit` costs
+    one extra request that comes back empty, unless `lookahead`: then each request asks
+    for one item more than a page holds, and that item only says whether another page
+    follows (it comes again as the first item of the next page), so no request ever comes
+    back empty.
 
     Args:
-        limit: Items asked for per page.
+        limit: Items per page (with `lookahead`, `limit + 1` are asked for).
         limit_key: The query parameter carrying the page size.
         offset_key: The query parameter carrying the offset.
+        lookahead: Ask for one item more to learn, without an empty request, that the list
+            has ended. The server must accept `limit + 1`.
 
     Example:
         >>> self._page("/projects", list[Project], offset_pager(200))
     """
+    ask = limit + 1 if lookahead else limit
 
     def pager(
         fetch: Callable[[Mapping[str, Any]], list[Any]], params: Mapping[str, Any]
     ) -> Page[Any]:
         offset = int(params.get(offset_key) or 0)
         rest = {k: v for k, v in params.items() if k not in (limit_key, offset_key)}
-        query = {**rest, limit_key: limit, offset_key: offset}
+        query = {**rest, limit_key: ask, offset_key: offset}
         items = fetch(query)
+        more = len(items) > limit if lookahead else len(items) >= limit
+        if lookahead:
+            items = items[:limit]
         fetch_next = None
-        if len(items) >= limit:
+        if more:
 
             def fetch_next() -> Page[Any]:
                 return pager(fetch, {**params, offset_key: offset + len(items)})
 
         return Page(items, raw=items, fetch_next=fetch_next, number=offset // limit + 1)
+
+    return pager
+
+
+def numbered_pager(
+    items_per_page: int, *, page_key: str = "page", size_key: str = "items_per_page"
+) -> Callable[[Callable[[Mapping[str, Any]], Any], Mapping[str, Any]], Page[Any]]:
+    """A pager for `?page=&items_per_page=` lists whose reply is an
+    `{items, total, page, items_per_page}` envelope (pages numbered from 1).
+
+    A page is the last one when it is short (fewer items than the page size) or when
+    `page * items_per_page` reaches `total`; so an empty page is never requested, even
+    when the list's length is a multiple of the page size. The page size used for that
+    arithmetic is the one the server echoes (it may clamp the one asked for).
+
+    The pages are read by number, so rows added or removed while iterating shift the
+    later pages (an item can be seen twice or skipped), as with any offset paging.
+
+    Args:
+        items_per_page: Items asked for per page.
+        page_key: The query parameter (and envelope attribute) carrying the page number.
+        size_key: The query parameter (and envelope attribute) carrying the page size.
+
+    Example:
+        >>> self._page("/api/v2/executions", PaginatedExecutions, numbered_pager(50),
+        ...            params={"page": 1, "status": "running"})
+    """
+
+    def pager(fetch: Callable[[Mapping[str, Any]], Any], params: Mapping[str, Any]) -> Page[Any]:
+        requested = int(params.get(page_key) or 1)
+        query = {**params, page_key: requested, size_key: items_per_page}
+        envelope = fetch(query)
+        items: list[Any] = envelope.items
+        total: int = envelope.total
+        # The server's echo: a clamped page size, or a page number it corrected.
+        number = getattr(envelope, page_key, None) or requested
+        size = getattr(envelope, size_key, None) or items_per_page
+        last = max(1, math.ceil(total / size))
+        fetch_next = None
+        # A server that answers a different page than asked would make "number + 1" loop
+        # forever or skip pages: continue only from the page that was asked for.
+        if number == requested and len(items) >= size and number * size < total:
+            next_params = {**params, page_key: number + 1}
+
+            def fetch_next() -> Page[Any]:
+                return pager(fetch, next_params)
+
+        return Page(
+            items, raw=envelope, fetch_next=fetch_next, total=total, number=number, last=last
+        )
 
     return pager

@@ -42,15 +42,23 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def retry_delay(
-    response: requests.Response, *, retry_safe: bool, retry_number: int
+    response: requests.Response,
+    *,
+    retry_safe: bool,
+    retry_number: int,
+    advice: bool | None = None,
 ) -> float | None:
     """Seconds to wait before retrying after a non-2xx reply, or None when it is final.
 
     A retry-safe call (idempotent method, or one carrying an idempotency key) is retried on
     408/429/502/503/504 and 500; any other call only where the server said to come back
     (429/503 with Retry-After). A Retry-After longer than we wait on a caller's behalf is
-    reported at once instead.
+    reported at once instead. `advice` is what the server's error body says: True (it is
+    safe to retry) makes the call retry-safe, False makes the reply final.
     """
+    if advice is False:
+        return None
+    retry_safe = retry_safe or advice is True
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if retry_after is not None and retry_after > C.RETRY_AFTER_MAX:

@@ -236,6 +236,9 @@ class Transport:
         converter: The cattrs converter replies are structured with (default: the core's,
             built on first use so that importing a platform does not load cattrs).
         idempotency_header: The header a platform reads idempotency keys from.
+        retry_advice: Reads a retryable-status reply (408/429/5xx) and says whether the
+            server allows a retry: True makes even a POST retryable, False makes the reply
+            final, None leaves the status rules to decide (Beampipe's `failure.retry`).
         client_name: How messages name the client ("RunbeamClient").
         sleep: Waits between retries (injected by tests).
         clock: Monotonic seconds (injected by tests).
@@ -258,6 +261,7 @@ class Transport:
         error_parser: ErrorParser = parse_generic_error,
         converter: cattrs.Converter | None = None,
         idempotency_header: str | None = None,
+        retry_advice: Callable[[requests.Response], bool | None] | None = None,
         client_name: str = "client",
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -280,6 +284,7 @@ class Transport:
         self.error_parser = error_parser
         self._converter = converter
         self.idempotency_header = idempotency_header
+        self.retry_advice = retry_advice
         self.sleep = sleep
         self.clock = clock
         self._pool = _SessionPool(session, client_name)
@@ -466,7 +471,12 @@ class Transport:
                 response.close()
                 continue
             maybe = (
-                retry_delay(response, retry_safe=options.retry_safe, retry_number=retries)
+                retry_delay(
+                    response,
+                    retry_safe=options.retry_safe,
+                    retry_number=retries,
+                    advice=self._advice(response),
+                )
                 if retries < options.max_retries
                 else None
             )
@@ -476,6 +486,15 @@ class Transport:
             self._log_retry(options, maybe, retries, f"HTTP {status}")
             self.sleep(maybe)
             retries += 1
+
+    def _advice(self, response: requests.Response) -> bool | None:
+        if self.retry_advice is None or response.status_code not in C.ADVISED_STATUSES:
+            return None
+        try:
+            return self.retry_advice(response)
+        except Exception:  # advice must never hide the real error
+            logger.debug("retry advice failed", exc_info=True)
+            return None
 
     # -- one attempt --------------------------------------------------------------------
 

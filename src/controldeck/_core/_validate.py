@@ -35,8 +35,12 @@ def require_str(name: str, value: Any, *, allow_empty: bool = False) -> str:
 
 
 def path_segment(name: str, value: Any) -> str:
-    """Check an id and percent-encode it as one path segment (a `/` cannot change the path)."""
-    return quote(require_str(name, value), safe="")
+    """Check an id and percent-encode it as one path segment (a `/` cannot change the path,
+    and `.` or `..`, which requests would resolve away, are refused)."""
+    segment = quote(require_str(name, value), safe="")
+    if segment in (".", ".."):
+        raise InvalidArgumentError(f"{name} must be an id, got {value!r}")
+    return segment
 
 
 def require_str_list(name: str, value: Any, *, allow_empty: bool = False) -> list[str]:

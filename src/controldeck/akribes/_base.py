@@ -10,11 +10,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
-from urllib.parse import quote
 
 from controldeck._core._options import CallOptions
 from controldeck._core._pagination import Page, offset_pager
-from controldeck._core._validate import require_str
+from controldeck._core._validate import path_segment, require_str
 from controldeck.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -40,7 +39,7 @@ def segment(name: str, value: Any) -> str:
     """A non-empty string, or an int id, percent-encoded as one path segment."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return quote(require_str(name, value), safe="")
+    return path_segment(name, value)
 
 
 def int_id(name: str, value: Any) -> int:

@@ -7,11 +7,11 @@ output with the engine's `wait_for`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import urljoin
 
 from controldeck._core._lazy import LazyModule
-from controldeck._core._options import CallOptions, Timeout
+from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._validate import require_str
 from controldeck._core._wait import wait_for
 from controldeck.akribes._base import Resource, project_id_of, segment
@@ -34,39 +34,11 @@ if TYPE_CHECKING:
 else:
     models = LazyModule("controldeck._generated.akribes")
 
-__all__ = ["ExecutionsClient", "PollOptions"]
+__all__ = ["ExecutionsClient"]
 
 # Statuses that end a wait (reference §3): the first two return, the others raise.
 _DONE = frozenset({"completed", "suspended"})
 _FAILED = frozenset({"failed", "cancelled"})
-
-
-class PollOptions(TypedDict, total=False):
-    """Per-request options of a wait (`timeout=` there is the whole wait's budget).
-
-    Attributes:
-        request_timeout: Seconds, or `(connect, read)` seconds, for each request.
-        max_retries: Retries of each request.
-        extra_headers: Headers added to each request.
-    """
-
-    request_timeout: Timeout
-    max_retries: int
-    extra_headers: Mapping[str, str]
-
-
-def _call_options(options: PollOptions) -> CallOptions:
-    unknown = set(options) - set(PollOptions.__annotations__)
-    if unknown:
-        raise InvalidArgumentError(f"unexpected keyword arguments: {', '.join(sorted(unknown))}")
-    out: CallOptions = {}
-    if "request_timeout" in options:
-        out["timeout"] = options["request_timeout"]
-    if "max_retries" in options:
-        out["max_retries"] = options["max_retries"]
-    if "extra_headers" in options:
-        out["extra_headers"] = options["extra_headers"]
-    return out
 
 
 def _id(name: str, value: Any) -> str:
@@ -533,7 +505,7 @@ class ExecutionsClient(Resource):
         """
         raw_id = require_str("execution_id", execution_id)
         path = f"/executions/{segment('execution_id', raw_id)}/output"
-        call = _call_options(options)
+        call = poll_call_options(options)
         transport = self._client._transport
 
         def is_done(output: ExecutionOutput) -> bool:

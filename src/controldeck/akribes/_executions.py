@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Unpack
 from controldeck._core._bodies import MultipartBody, Part
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
-from controldeck._core._options import CallOptions
+from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._pagination import Page
 from controldeck._core._validate import require_str
 from controldeck.akribes._base import ProjectResource, segment
-from controldeck.akribes._execution_ids import ExecutionsClient, PollOptions, _call_options
+from controldeck.akribes._execution_ids import ExecutionsClient
 from controldeck.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 else:
     models = LazyModule("controldeck._generated.akribes")
 
-__all__ = ["ExecutionsClient", "PollOptions", "ScopedExecutionsClient", "UploadFile"]
+__all__ = ["ExecutionsClient", "ScopedExecutionsClient", "UploadFile"]
 
 UploadFile = str | os.PathLike[str] | bytes | tuple[str, bytes | os.PathLike[str]]
 """A file for `run_with_upload`: a path (streamed from disk), bytes (announced under the
@@ -201,7 +201,7 @@ class ScopedExecutionsClient(ExecutionsClient, ProjectResource):
             >>> run, output = client.project(7).executions.run_and_await("triage", timeout=600)
             >>> output.result
         """
-        call = _call_options(options)
+        call = poll_call_options(options)
         # Checked here so that a bad wait argument fails before the run is started.
         _check_wait(timeout, poll_interval, progress)
         run = self.run(

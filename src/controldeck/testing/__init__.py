@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from controldeck.testing._server import RecordedRequest
     from controldeck.testing.akribes import FakeAkribes
+    from controldeck.testing.beampipe import FakeBeampipe
     from controldeck.testing.runbeam import FakeRunbeam
 
-__all__ = ["FakeAkribes", "FakeRunbeam", "RecordedRequest"]
+__all__ = ["FakeAkribes", "FakeBeampipe", "FakeRunbeam", "RecordedRequest"]
 
 _LAZY = {
     "FakeAkribes": "controldeck.testing.akribes",
+    "FakeBeampipe": "controldeck.testing.beampipe",
     "FakeRunbeam": "controldeck.testing.runbeam",
     "RecordedRequest": "controldeck.testing._server",
 }
