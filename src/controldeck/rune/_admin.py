@@ -1,4 +1,4 @@
-"""PLACEHOLDER: Rune auth (whoami, tokens) and admin (bootstrap, users, policies, registries) (replaced whole by its owner)."""
+"""PLACEHOLDER (replaced whole by its owner)."""
 
 from __future__ import annotations
 

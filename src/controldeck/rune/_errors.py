@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controldeck._core._replies import ErrorInfo
 from controldeck._core._redact import excerpt
+from controldeck._core._replies import ErrorInfo
 from controldeck.errors import (
     APIStatusError,
     AuthenticationError,

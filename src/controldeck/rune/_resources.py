@@ -1,4 +1,4 @@
-"""PLACEHOLDER: Rune instances, health, secrets, configmaps and logs (replaced whole by its owner)."""
+"""PLACEHOLDER (replaced whole by its owner)."""
 
 from __future__ import annotations
 

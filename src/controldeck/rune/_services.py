@@ -1,4 +1,4 @@
-"""PLACEHOLDER: Rune namespaces, services, deletions, scaling, their watch streams and waits (replaced whole by its owner)."""
+"""PLACEHOLDER (replaced whole by its owner)."""
 
 from __future__ import annotations
 
