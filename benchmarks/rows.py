@@ -28,8 +28,8 @@ from controldeck._core._streams import sse_stream
 from controldeck._core._transport import Transport
 from controldeck.akribes import AkribesClient
 from controldeck.beampipe import BeampipeClient
-from controldeck.rune import RuneClient
 from controldeck.runbeam import RunbeamClient
+from controldeck.rune import RuneClient
 
 __all__ = [
     "akribes_events_throughput",
