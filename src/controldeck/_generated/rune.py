@@ -126,7 +126,7 @@ class CreateTokenRequest(Model):
         validator=not_null,
         metadata={"wire": "ttlSeconds", "int64": "int64"},
     )
-    """Lifetime in seconds; 0 = never expires. (int64 as a decimal string)"""
+    """Lifetime in seconds; 0 = never expires. (int64: a decimal string on the wire)"""
     description: str | Unset = attrs.field(default=UNSET, validator=not_null)
 
 
@@ -448,13 +448,13 @@ class Namespace(Model):
         validator=not_null,
         metadata={"wire": "createdAt", "int64": "int64"},
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
     updated_at: int | Unset = attrs.field(
         default=UNSET,
         validator=not_null,
         metadata={"wire": "updatedAt", "int64": "int64"},
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
 
 
 @attrs.define(kw_only=True)
@@ -939,11 +939,11 @@ class TokenInfo(Model):
     issued_at: int = attrs.field(
         default=0, metadata={"wire": "issuedAt", "int64": "int64"}
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
     expires_at: int = attrs.field(
         default=0, metadata={"wire": "expiresAt", "int64": "int64"}
     )
-    """Unix seconds; 0 = never expires. (int64 as a decimal string)"""
+    """Unix seconds; 0 = never expires. (int64: a decimal string on the wire)"""
     revoked: bool = False
 
 
@@ -1181,10 +1181,12 @@ class ExecInitRequest(Model):
     one of `serviceName`, `instanceId`.
     """
 
-    service_name: str = attrs.field(default="", metadata={"wire": "serviceName"})
-    """(oneof `target`)"""
-    instance_id: str = attrs.field(default="", metadata={"wire": "instanceId"})
-    """(oneof `target`)"""
+    service_name: str | None = attrs.field(
+        default=None, metadata={"wire": "serviceName"}
+    )
+    """Oneof `target`: set at most one of its members."""
+    instance_id: str | None = attrs.field(default=None, metadata={"wire": "instanceId"})
+    """Oneof `target`: set at most one of its members."""
     namespace: str = ""
     command: list[str] = attrs.field(factory=list)
     env: dict[str, str] = attrs.field(factory=dict)
@@ -1203,13 +1205,13 @@ class ExecRequest(Model):
     """
 
     init: ExecInitRequest | None = None
-    """(oneof `request`)"""
-    stdin: str = ""
-    """Base64. (oneof `request`)"""
+    """Oneof `request`: set at most one of its members."""
+    stdin: str | None = None
+    """Base64. (oneof `request`: set at most one of its members)"""
     resize: TerminalSize | None = None
-    """(oneof `request`)"""
+    """Oneof `request`: set at most one of its members."""
     signal: Signal | None = None
-    """(oneof `request`)"""
+    """Oneof `request`: set at most one of its members."""
 
 
 @attrs.define(kw_only=True)
@@ -1218,14 +1220,14 @@ class ExecResponse(Model):
     `stderr`, `status`, `exit`.
     """
 
-    stdout: str = ""
-    """Base64. (oneof `response`)"""
-    stderr: str = ""
-    """Base64. (oneof `response`)"""
+    stdout: str | None = None
+    """Base64. (oneof `response`: set at most one of its members)"""
+    stderr: str | None = None
+    """Base64. (oneof `response`: set at most one of its members)"""
     status: Status | None = None
-    """(oneof `response`)"""
+    """Oneof `response`: set at most one of its members."""
     exit: ExitInfo | None = None
-    """(oneof `response`)"""
+    """Oneof `response`: set at most one of its members."""
 
 
 @attrs.define(kw_only=True)
@@ -1241,15 +1243,15 @@ class Finalizer(Model):
     created_at: int = attrs.field(
         default=0, metadata={"wire": "createdAt", "int64": "int64"}
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
     updated_at: int = attrs.field(
         default=0, metadata={"wire": "updatedAt", "int64": "int64"}
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
     completed_at: int = attrs.field(
         default=0, metadata={"wire": "completedAt", "int64": "int64"}
     )
-    """Unix seconds; 0 until completed. (int64 as a decimal string)"""
+    """Unix seconds; 0 until completed. (int64: a decimal string on the wire)"""
 
 
 @attrs.define(kw_only=True)
@@ -1594,11 +1596,11 @@ class DeletionOperation(Model):
     start_time: int = attrs.field(
         default=0, metadata={"wire": "startTime", "int64": "int64"}
     )
-    """Unix seconds. (int64 as a decimal string)"""
+    """Unix seconds. (int64: a decimal string on the wire)"""
     end_time: int = attrs.field(
         default=0, metadata={"wire": "endTime", "int64": "int64"}
     )
-    """Unix seconds; 0 while running. (int64 as a decimal string)"""
+    """Unix seconds; 0 while running. (int64: a decimal string on the wire)"""
     status: str = ""
     """The operation's state; terminal values are `completed` and `failed` (INFERRED: the proto
     does not list them).
@@ -1610,7 +1612,7 @@ class DeletionOperation(Model):
     estimated_completion: int = attrs.field(
         default=0, metadata={"wire": "estimatedCompletion", "int64": "int64"}
     )
-    """Unix seconds (INFERRED). (int64 as a decimal string)"""
+    """Unix seconds (INFERRED). (int64: a decimal string on the wire)"""
     finalizers: list[Finalizer] = attrs.field(factory=list)
     finalizer_order: list[str] = attrs.field(
         factory=list, metadata={"wire": "finalizerOrder"}
