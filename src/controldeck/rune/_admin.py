@@ -121,7 +121,10 @@ def _rule(index: int, rule: Any) -> PolicyRule:
     result: PolicyRule = models.PolicyRule(
         resource=require_str(f"rules[{index}].resource", rule["resource"]),
         verbs=require_str_list(f"rules[{index}].verbs", rule["verbs"]),
-        namespace=_optional_str(f"rules[{index}].namespace", rule.get("namespace")),
+        # "" (as the server echoes an unset namespace) and "*" both mean every namespace.
+        namespace=UNSET
+        if rule.get("namespace") is None
+        else require_str(f"rules[{index}].namespace", rule["namespace"], allow_empty=True),
     )
     return result
 
@@ -141,7 +144,7 @@ def _registry_secrets(registry: RegistryConfig) -> tuple[str, ...]:
 class AdminAPI(RuneBase):
     """Rune auth (whoami, tokens) and admin (bootstrap, users, policies, registries)."""
 
-    # -- AuthService ------------------------------------------------------------------------
+    # -- bootstrap and AuthService ----------------------------------------------------------------
 
     def admin_bootstrap(self, **options: Unpack[CallOptions]) -> AdminBootstrapResponse:
         """Create (or reuse) the `root` user with the `root` policy and issue it a
