@@ -13,12 +13,12 @@ Choices made from the protos and the server source (runestack/rune `pkg/api/serv
   `StartInstance` calls `GetInstance` with the id only).
 - `update_secret` sends `type` too (default `static`): runed replaces the stored type with
   the request's, so an update without it would store an empty type.
-- Create on an existing secret or configmap is an update on the server (create.go falls
-  back to `Update*`), so `create_*` is an upsert.
+- Create on an existing secret or configmap is an update on the server (secret.go,
+  configmap.go: an existing name falls back to `Update*`), so `create_*` is an upsert.
 - Secret values are passed to the engine as per-call secrets: they are masked in debug
   logs and error messages whatever key they appear under (values shorter than 4
-  characters are not masked by value; the `data` key is masked in logged bodies when the
-  spec marks it secret). `repr(Secret)` hides `data`.
+  characters are not masked by value). The spec marks `data` secret, so logged bodies
+  mask the whole map (a configmap's too), and `repr(Secret)` hides it.
 - `logs()` exists on the REST transport only (`GET /v1/namespaces/{ns}/logs/{target}`,
   Server-Sent Events). runed serves logs only as the bidirectional gRPC stream
   `LogService/StreamLogs`, which HTTP/1.1 cannot carry, so on the Connect transport it
@@ -61,7 +61,7 @@ __all__ = ["ResourcesAPI"]
 
 _MAX_INT32 = 2**31 - 1
 
-GRPC_EXTRA_HINT = (
+_GRPC_EXTRA_HINT = (
     "runed serves logs only over its bidirectional gRPC stream (LogService/StreamLogs), "
     "which the Connect HTTP transport cannot carry. Use RuneClient(..., transport='rest') "
     "against a REST gateway that serves /v1/namespaces/{ns}/logs/{target}, or the gRPC "
@@ -911,7 +911,7 @@ class ResourcesAPI(RuneBase):
             ...         print(line.instance_name, line.content)
         """
         if self.transport != "rest":
-            raise InvalidArgumentError(f"logs() needs the REST transport: {GRPC_EXTRA_HINT}")
+            raise InvalidArgumentError(f"logs() needs the REST transport: {_GRPC_EXTRA_HINT}")
         target = _name("target", target)
         ns = namespace_of(namespace)
         following = _flag("follow", follow)
