@@ -9,6 +9,7 @@ Messages are protojson: camelCase keys, every field emitted, int64 as decimal st
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, get_args
 
 import attrs
@@ -522,6 +523,14 @@ def test_the_bidirectional_rpcs_have_no_connect_path() -> None:
         assert name in _schemas()
 
 
+def test_path_parameters_are_the_shared_components() -> None:
+    components = spec_document("rune")["components"]["parameters"]
+    for method, path, op in _operations():
+        names = [p["$ref"].rsplit("/", 1)[1] for p in op.get("parameters", []) if "$ref" in p]
+        path_names = [components[n]["name"] for n in names if components[n]["in"] == "path"]
+        assert path_names == re.findall(r"\{(\w+)\}", path), f"{method} {path}"
+
+
 def test_every_rest_route_of_the_table_and_nothing_else() -> None:
     connect = {("POST", f"/grpc/rune.api.{s}/{r}") for s, r, kind, _, _ in RPCS if kind != "bidi"}
     assert operations("rune") == connect | set(REST) | set(PROBES)
@@ -556,7 +565,9 @@ def test_rest_query_parameters_are_the_camel_case_fields() -> None:
 
     def query(rpc: str) -> list[str]:
         params = ops[f"rest.{rpc}"][2].get("parameters", [])
-        return [p["name"] for p in params if p["in"] == "query"]
+        # Path parameters are shared components; query parameters are written inline.
+        assert all(p["in"] == "query" for p in params if "$ref" not in p), rpc
+        return [p["name"] for p in params if "$ref" not in p]
 
     assert query("NamespaceService.DeleteNamespace") == ["ignoreNotFound", "force"]
     assert query("ServiceService.DeleteService") == [
