@@ -131,6 +131,7 @@ class RuneBase(BaseClient):
                 "Connect-Timeout-Ms": self._timeout_ms(options),
                 **(options.get("extra_headers") or {}),
             }
+            call_options: CallOptions = {**options, "extra_headers": headers}
             return self._call(
                 "POST",
                 f"{self.connect_prefix}/{PACKAGE}.{service}/{method}",
@@ -139,7 +140,7 @@ class RuneBase(BaseClient):
                 auth=auth,
                 idempotent=read,
                 secrets=secrets,
-                **{**options, "extra_headers": headers},
+                **call_options,
             )
         query = {k: _query_value(v) for k, v in (rest.query or {}).items() if v is not None}
         return self._call(
@@ -187,7 +188,7 @@ class RuneBase(BaseClient):
         extra = {
             "Connect-Protocol-Version": "1",
             "Accept": CONNECT_JSON,
-            **(options.pop("extra_headers", None) or {}),
+            **options.pop("extra_headers", {}),
         }
 
         def opener(headers: Mapping[str, str]) -> Any:
