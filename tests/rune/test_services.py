@@ -670,12 +670,13 @@ def test_wait_for_deletion_polls_until_completed(
     assert len(fake_time.sleeps) == 3
     assert fake_time.sleeps[0] == 2
     assert all(2 <= s <= 30 for s in fake_time.sleeps)
-    shown = [r.getMessage() for r in caplog.records]
-    assert f"waiting for deletion default/{DELETION_ID}: initializing" in shown
-    assert (
-        f"waiting for deletion default/{DELETION_ID}: deleting-instances, 1/2 instances deleted"
-        in shown
-    )
+    what = f"waiting for deletion default/{DELETION_ID}"
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith(what)] == [
+        f"{what}: initializing, 0/2 instances deleted",
+        f"{what}: deleting-instances, 1/2 instances deleted",
+        f"{what}: running-finalizers, 2/2 instances deleted",
+        f"{what}: completed, 2/2 instances deleted",
+    ]
 
 
 def test_a_failed_deletion_is_returned_not_raised(

@@ -14,6 +14,26 @@ method returns when the reply is only an envelope around one object:
 
 The informational `status` sub-message of a reply (`code` 0 on success) is dropped: errors
 arrive as Connect/gateway errors and are raised as controldeck errors.
+
+Choices made from the protos and the server source (runestack/rune@413bfe0):
+
+- Only what the caller gives is sent: flags when True (false is protojson's default),
+  numbers and strings when not None, models with their unset fields left out.
+- `GetDeletionStatus {namespace, name}`: runed stores an operation under its id
+  (`delete-<ns>-<service>-<unix>`, the `deletion_id` of `DeleteServiceResponse`) and looks
+  `name` up as that key (service_controller.go `GetDeletionStatus`; the CLI passes the
+  deletion id), although the docs call it the service name. A missing operation comes back
+  as `internal` (the store's error, wrapped), not `not_found`.
+- Deletion statuses (pkg/types/deletion.go): `initializing`, `deleting-instances`,
+  `running-finalizers`, then `completed` or `failed`. `wait_for_deletion` returns on those
+  two (and `cancelled`); an operation that vanishes after it was seen counts as done.
+- `wait_for_scale` polls ServiceService.ListInstances and uses WatchScaling's rule
+  (service.go `isScalingComplete`): 0 means no instance left (deleted ones aside), n means
+  exactly n running.
+- On the REST transport, `label_selector`/`field_selector` (maps) and `finalizers` (a
+  list) have no query form on the gateway's GET/DELETE routes; they raise
+  `InvalidArgumentError` there instead of being dropped, which would widen a list or
+  change a deletion without a word. The `Watch*` streams exist on Connect only.
 """
 
 from __future__ import annotations
