@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar, Unpack
 
 import attrs
@@ -161,13 +161,17 @@ class RuneBase(BaseClient):
         method: str,
         request: Any,
         item: type[T],
+        *,
+        terminal: Callable[[T], bool] | None = None,
         **options: Unpack[CallOptions],
     ) -> Stream[T]:
         """Open a Connect server stream (a `Watch*` RPC) as a `Stream` of `item`.
 
         The request is one envelope (flag 0, 4-byte big-endian length, protojson); the
         reply's envelopes are decoded as they arrive, and an end-of-stream error raises
-        `StreamError` with the mapped `.code`. The stream has no idle limit.
+        `StreamError` with the mapped `.code`. The stream has no idle limit. `terminal`
+        marks the last item wanted (WatchScaling's `complete`): it is yielded, then the
+        stream closes without waiting for the server's end-of-stream.
 
         Raises:
             InvalidArgumentError: The client uses the REST transport (no watch routes).
@@ -201,6 +205,7 @@ class RuneBase(BaseClient):
         return envelope_stream(
             opener,
             lambda message: self._structure(message, item),
+            terminal=terminal,
             on_end=raise_stream_end,
             secrets=self._transport.auth.secrets(),
         )
