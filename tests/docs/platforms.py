@@ -130,7 +130,8 @@ RUNE = DocsPlatform(
     placeholder="http://rune.example:7861",
     fake="controldeck.testing.rune:FakeRune",
     prelude="""\
-token = rune_fake.seed_token  # the reader's own token (the fake's seeded root token)
+assert rune_fake.seed_token is not None
+rune_token = rune_fake.seed_token  # the reader's own token (the fake's seeded root token)
 """,
 )
 
