@@ -58,7 +58,7 @@ def test_the_deploy_flow(fake: FakeRune, transport: Transport) -> None:
                 image="nginx:1.27",
                 scale=1,
                 ports=[ServicePort(name="http", port=80, target_port=8080)],
-            )  # fmt: skip
+            )
         )
         assert (created.name, created.namespace, created.image) == ("api", "shop", "nginx:1.27")
         assert rune.get_service("api", "shop").ports[0].target_port == 8080  # type: ignore[index,union-attr]
