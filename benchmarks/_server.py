@@ -31,7 +31,8 @@ _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 
 class CannedServer:
-    """Serve `body(target)` to every GET on 127.0.0.1 and a free port, over keep-alive.
+    """Serve `body(target)` to every request (a POST's body is read and ignored) on
+    127.0.0.1 and a free port, over keep-alive.
 
     Args:
         body: Returns the reply body for a request target, or None for a 404.
@@ -145,7 +146,14 @@ class CannedServer:
                 buffer += chunk
                 continue
             request, buffer = buffer[:end], buffer[end + 4 :]
-            # Benchmarks only GET, so a request has no body to skip.
+            # A POST (a Connect RPC) carries a body: skip it, the reply does not depend on it.
+            length = _content_length(request)
+            while len(buffer) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            buffer = buffer[length:]
             target = request.split(b" ", 2)[1].decode("latin-1")
             body = self._body(target)
             with self._lock:
@@ -154,3 +162,11 @@ class CannedServer:
                 conn.sendall(_NOT_FOUND)
             else:
                 conn.sendall(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0

@@ -29,12 +29,15 @@ from controldeck._core._transport import Transport
 from controldeck.akribes import AkribesClient
 from controldeck.beampipe import BeampipeClient
 from controldeck.runbeam import RunbeamClient
+from controldeck.rune import RuneClient
 
 __all__ = [
     "akribes_events_throughput",
     "akribes_get_script_per_call",
     "beampipe_status_per_call",
     "beampipe_wait_per_poll",
+    "rune_get_service_per_call",
+    "rune_watch_throughput",
     "gateway",
     "gateway_page",
     "get_gateway_per_call",
@@ -586,3 +589,130 @@ def beampipe_wait_per_poll(env: Env) -> Samples:
             return (time.perf_counter() - started) / polls
 
         return env.compare(bare, sdk, figure="value")
+
+
+_GET_SERVICE = "/grpc/rune.api.ServiceService/GetService"
+_WATCH_SERVICES = "/grpc/rune.api.ServiceService/WatchServices"
+
+
+def _rune_service(i: int) -> dict[str, Any]:
+    """A `Service` as runed's protojson sends it (every field emitted, int64 as strings)."""
+    return {"id": f"svc-{i}", "name": "api", "namespace": "default", "labels": {"app": "api"},
+            "image": "nginx:1.27", "command": "", "args": [], "env": {"MODE": "prod"},
+            "envFrom": [], "scale": 2, "ports": [{"name": "http", "port": 80, "targetPort": 8080,
+            "protocol": "tcp"}], "resources": None, "health": None,
+            "status": "SERVICE_STATUS_RUNNING", "runtime": "container", "process": None,
+            "restartPolicy": "RESTART_POLICY_ALWAYS", "secretMounts": [], "configmapMounts": [],
+            "metadata": {"generation": 3, "createdAt": "2026-11-23T10:00:00Z",
+                         "updatedAt": "2026-11-23T10:00:00Z", "lastNonZeroScale": 2},
+            "dependencies": [], "expose": None}  # fmt: skip
+
+
+def _rune_envelopes(count: int) -> bytes:
+    """`count` WatchServices messages as Connect envelopes, then a clean end-of-stream."""
+    frames = []
+    for i in range(count):
+        message = _compact({"service": _rune_service(i), "eventType": "EVENT_TYPE_MODIFIED",
+                            "status": {"code": 0, "message": "", "details": []}})  # fmt: skip
+        frames.append(b"\x00" + len(message).to_bytes(4, "big") + message)
+    frames.append(b"\x02\x00\x00\x00\x02{}")
+    return b"".join(frames)
+
+
+@row(
+    "RuneClient.get_service() over Connect, per call",
+    baseline="requests.Session().post(url, json=...).json()",
+    unit="s",
+    target=1.10,
+)
+def rune_get_service_per_call(env: Env) -> Samples:
+    """One unary RPC: Connect headers (protocol version, timeout), the request model, the
+    decode of a full `Service` against a bare POST of the same JSON."""
+    body = _compact({"service": _rune_service(1),
+                     "status": {"code": 0, "message": "", "details": []}})  # fmt: skip
+    with (
+        CannedServer(lambda target: body if target == _GET_SERVICE else None) as server,
+        RuneClient(server.url(""), token=TOKEN) as client,
+        requests.Session() as session,
+    ):
+        url = server.url(_GET_SERVICE)
+        headers = {"Connect-Protocol-Version": "1", "Authorization": f"Bearer {TOKEN}"}
+        request = {"name": "api", "namespace": "default"}
+        samples = env.compare(
+            lambda: session.post(url, json=request, headers=headers).json(),
+            lambda: client.get_service("api"),
+            calls=env.scale.calls,
+        )
+        _check(client.get_service("api").image == "nginx:1.27", "get_service decoded")
+        _check(session.post(url, json=request).json()["service"]["name"] == "api", "bare POST")
+        _check(server.connections == 2, f"keep-alive held ({server.connections} connections)")
+    return samples
+
+
+def _raw_envelope_reader(host: str, port: int, path: str) -> int:
+    """What a reader without the SDK does: POST one envelope on a raw socket, then split
+    the reply into 5-byte headers and JSON messages, `json.loads` each, stop at 0x02."""
+    request = b"\x00\x00\x00\x00\x02{}"
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/connect+json"
+            f"\r\nContent-Length: {len(request)}\r\n\r\n".encode()
+            + request
+        )
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += sock.recv(65536)
+        _head, buf = buf.split(b"\r\n\r\n", 1)
+        count, pos = 0, 0
+        while True:
+            while len(buf) - pos < 5:
+                buf = buf[pos:] + sock.recv(65536)
+                pos = 0
+            flag, size = buf[pos], int.from_bytes(buf[pos + 1 : pos + 5], "big")
+            while len(buf) - pos < 5 + size:
+                buf = buf[pos:] + sock.recv(65536)
+                pos = 0
+            message = json.loads(buf[pos + 5 : pos + 5 + size])
+            pos += 5 + size
+            if flag & 0x02:
+                return count
+            count += 1 if message else 0
+
+
+@row(
+    "Rune watch_services(): Connect envelopes through Stream, throughput",
+    baseline="raw socket + 5-byte header split + json.loads",
+    unit="events/s",
+    target=0.5,
+    direction=">=",
+)
+def rune_watch_throughput(env: Env) -> Samples:
+    """Typed `WatchServicesResponse` events per second (envelope decoding, JSON, models with
+    enums and int64 fields) against the same bytes split and `json.loads`-ed on a raw
+    socket."""
+    count = env.scale.sse_events
+    body = _rune_envelopes(count)
+    with (
+        CannedServer(
+            lambda target: body if target == _WATCH_SERVICES else None,
+            content_type="application/connect+json",
+        ) as server,
+        RuneClient(server.url(""), token=TOKEN, max_retries=0) as client,
+    ):
+        url = urlsplit(server.url("/"))
+        host, port = url.hostname or "127.0.0.1", url.port or 80
+
+        def raw() -> float:
+            started = time.perf_counter()
+            read = _raw_envelope_reader(host, port, _WATCH_SERVICES)
+            _check(read == count, f"every raw envelope read ({read})")
+            return count / (time.perf_counter() - started)
+
+        def through_client() -> float:
+            started = time.perf_counter()
+            with client.watch_services("default") as events:
+                seen = sum(1 for _ in events)
+            _check(seen == count, f"every event through watch_services ({seen})")
+            return count / (time.perf_counter() - started)
+
+        return env.compare(raw, through_client, figure="value")

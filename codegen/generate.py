@@ -62,7 +62,7 @@ FLAGS = (
     "--use-field-description",
     "--use-one-literal-as-default",
     "--enable-version-header",
-    "--field-extra-keys", "x-controldeck-secret",
+    "--field-extra-keys", "x-controldeck-secret", "x-controldeck-int64",
     # `format: binary` would become `bytes`, which cattrs' json preconf decodes as base85.
     "--type-mappings", "binary=string",
 )  # fmt: skip
@@ -110,6 +110,15 @@ def _request_schemas(spec: dict[str, Any]) -> set[str]:
         if isinstance(op, dict) and "requestBody" in op
         for media in op["requestBody"].get("content", {}).values()
         if "schema" in media
+    ]
+    # A body OpenAPI cannot describe (a Connect envelope) names its message instead.
+    todo += [
+        ({"$ref": f"#/components/schemas/{media['x-controldeck-envelope']}"}, path, False)
+        for path, item in spec.get("paths", {}).items()
+        for op in item.values()
+        if isinstance(op, dict) and "requestBody" in op
+        for media in op["requestBody"].get("content", {}).values()
+        if "x-controldeck-envelope" in media
     ]
     found: set[str] = set()
     while todo:
@@ -169,6 +178,57 @@ def _unions(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# protojson (and other JSON APIs) carry 64-bit integers as decimal strings.
+INT64_FORMATS = ("int64", "uint64")
+
+
+def _is_int64_string(schema: dict[str, Any]) -> bool:
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else (types or [])
+    return "string" in types and schema.get("format") in INT64_FORMATS
+
+
+def _int64_fields(spec: dict[str, Any]) -> None:
+    """Rewrite ``type: string, format: int64|uint64`` properties, in place, for the generator.
+
+    The spec keeps describing the wire (a decimal string); the model gets an ``int`` field
+    marked ``x-controldeck-int64: <format>``, which the template turns into
+    ``metadata={"int64": <format>}`` and the converter into str <-> int hooks.
+    """
+
+    def visit(schema: Any, where: str, is_property: bool) -> None:
+        if not isinstance(schema, dict):
+            return
+        if _is_int64_string(schema):
+            if not is_property:
+                raise SpecError(
+                    f"{where}: a `type: string, format: {schema['format']}` schema is supported "
+                    "as an object property only (not in items, maps or compositions)"
+                )
+            kind = schema["format"]
+            types = schema["type"]
+            if isinstance(types, str):
+                schema["type"] = "integer"
+            else:
+                schema["type"] = [t if t != "string" else "integer" for t in types]
+            schema["format"] = "int64"
+            schema.pop("pattern", None)
+            if isinstance(schema.get("default"), str):
+                schema["default"] = int(schema["default"])
+            schema["x-controldeck-int64"] = kind
+            return
+        for name, sub in schema.get("properties", {}).items():
+            visit(sub, f"{where}.{name}", True)
+        for key in ("items", "additionalProperties"):
+            visit(schema.get(key), f"{where}.{key}", False)
+        for key in ("oneOf", "anyOf", "allOf"):
+            for i, sub in enumerate(schema.get(key, [])):
+                visit(sub, f"{where}.{key}[{i}]", False)
+
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        visit(schema, name, False)
+
+
 def _secret_fields(spec: dict[str, Any]) -> list[str]:
     """Wire names of every property marked ``x-controldeck-secret: true``."""
     names: set[str] = set()
@@ -185,6 +245,7 @@ def _secret_fields(spec: dict[str, Any]) -> list[str]:
 def prepare(spec: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Rewrite ``spec`` in place for the generator; return (template data, secret names)."""
     data: dict[str, Any] = {name: {"request": True} for name in sorted(_request_schemas(spec))}
+    _int64_fields(spec)
     for name, union in _unions(spec).items():
         data.setdefault(name, {})["union"] = union
     return data, _secret_fields(spec)

@@ -51,6 +51,8 @@ def test_every_row_runs_at_tiny_scale_with_sane_figures() -> None:
         "SSE: hub engine events through client.events(pid), throughput",
         "BeampipeClient.get_execution_status(), per call",
         "BeampipeClient.wait_for_execution(), cost per poll",
+        "RuneClient.get_service() over Connect, per call",
+        "Rune watch_services(): Connect envelopes through Stream, throughput",
     ]
     for result in results:
         figures = result.samples.baseline + result.samples.sdk

@@ -123,7 +123,7 @@ def test_extract_rejects_bad_markers(text: str, message: str) -> None:
 
 
 def test_a_platform_without_a_fake_is_reported() -> None:
-    snippets = [Snippet(Path("README.md"), 3, "from controldeck.rune import RuneClient\n")]
-    with pytest.raises(DocsError, match=r"\['rune'\]: add a DocsPlatform"):
+    snippets = [Snippet(Path("README.md"), 3, "from controldeck.runagent import AgentClient\n")]
+    with pytest.raises(DocsError, match=r"\['runagent'\]: add a DocsPlatform"):
         platforms_of(Path("README.md"), snippets)
     assert [p.name for p in platforms_of(Path("docs/runbeam.md"), [])] == ["runbeam"]

@@ -58,6 +58,13 @@ def test_import_beampipe_defers_models_and_cattrs_until_used() -> None:
     assert "controldeck._generated.beampipe" in used
 
 
+def test_import_rune_defers_models_and_cattrs_until_used() -> None:
+    deferred = {"controldeck._generated.rune", "cattrs", "controldeck.testing"}
+    assert deferred.isdisjoint(_modules_after("import controldeck.rune"))
+    used = _modules_after("import controldeck.rune as r; r.Service")
+    assert "controldeck._generated.rune" in used
+
+
 def test_lazy_names_are_the_real_objects() -> None:
     import controldeck.runbeam as runbeam
     from controldeck._generated import runbeam as generated
@@ -86,6 +93,7 @@ def test_platform_is_reachable_lazily_from_the_top_package() -> None:
         "controldeck.runbeam",
         "controldeck.akribes",
         "controldeck.beampipe",
+        "controldeck.rune",
     ],
 )
 def test_all_is_sorted_and_complete(module: str) -> None:

@@ -10,6 +10,7 @@ import copy
 import importlib.util
 import json
 import pickle
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -254,6 +255,139 @@ class TestToDict:
 
     def test_secret_fields_come_from_the_spec(self, gen: Any) -> None:
         assert frozenset({"api_key", "password", "token"}) == gen.SECRET_FIELDS
+
+
+class TestInt64:
+    """`type: string, format: int64|uint64`: an `int` in the model, a string on the wire."""
+
+    def test_fields_are_ints_marked_for_the_converter(self, gen: Any) -> None:
+        clock = attrs.fields_dict(attrs.resolve_types(gen.Clock))
+        assert clock["at"].type is int
+        assert (clock["ticks"].type, clock["ticks"].default) == (int, 0)
+        assert get_args(clock["size"].type) == (int, type(None))
+        assert clock["at"].metadata == {"int64": "int64"}
+        assert clock["size"].metadata == {"int64": "uint64"}
+        assert clock["label"].metadata == {}
+        request = attrs.fields_dict(attrs.resolve_types(gen.SetClock))
+        assert get_args(request["limit"].type) == (int, Unset)
+        assert get_args(request["offset"].type) == (int, Unset, type(None))
+
+    def test_decoded_from_strings_and_numbers(self, gen: Any) -> None:
+        clock = structure({"at": "1730937600", "ticks": 7, "size": None}, gen.Clock, strict=True)
+        assert clock == gen.Clock(at=1730937600, ticks=7, size=None)
+        assert structure({"at": "-9223372036854775808"}, gen.Clock).at == -(2**63)
+        assert structure({"at": "0", "size": "18446744073709551615"}, gen.Clock).size == 2**64 - 1
+        assert structure({"at": 12.0}, gen.Clock).at == 12
+
+    def test_absent_or_null_is_the_default(self, gen: Any) -> None:
+        assert structure({"at": "1", "ticks": None}, gen.Clock).ticks == 0
+        assert structure({"at": "1"}, gen.Clock).ticks == 0
+
+    @pytest.mark.parametrize(
+        ("data", "problem"),
+        [
+            ({"at": "17x"}, "expected an int64 decimal string, got '17x' @ $.at"),
+            ({"at": " 12"}, "expected an int64 decimal string, got ' 12' @ $.at"),
+            ({"at": "1_000"}, "expected an int64 decimal string, got '1_000' @ $.at"),
+            ({"at": ""}, "expected an int64 decimal string, got '' @ $.at"),
+            ({"at": True}, "expected an int64 decimal string, got bool @ $.at"),
+            ({"at": 1.5}, "expected an int64 decimal string, got float @ $.at"),
+            ({"at": None}, "expected an int64 decimal string, got NoneType @ $.at"),
+            ({"at": "9223372036854775808"}, "9223372036854775808 is out of the int64 range @ $.at"),
+            ({"at": "1", "size": "-1"}, "-1 is out of the uint64 range @ $.size"),
+        ],
+    )
+    def test_bad_values_name_the_wire_path(self, gen: Any, data: Any, problem: str) -> None:
+        err = rejected(data, gen.Clock)
+        assert err.problems == [problem]
+        assert err.path == problem.rsplit(" @ ", 1)[1]
+
+    def test_required_and_missing(self, gen: Any) -> None:
+        assert rejected({}, gen.Clock).problems == ["required field missing @ $.at"]
+
+    def test_written_as_strings(self, gen: Any) -> None:
+        body = gen.SetClock(at=1730937600, limit=2**64 - 1, offset=None)
+        assert unstructure(body) == {
+            "at": "1730937600",
+            "limit": "18446744073709551615",
+            "offset": None,
+        }
+        assert unstructure(gen.SetClock(at=-5)) == {"at": "-5"}
+        assert gen.Clock(at=3).to_dict() == {"at": "3", "ticks": "0", "size": None, "label": None}
+
+    def test_round_trip(self, gen: Any) -> None:
+        clock = gen.Clock(at=1730937600, ticks=2, size=9, label="x")
+        assert structure(json.loads(clock.to_json()), gen.Clock, strict=True) == clock
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"at": "12"}, "at must be an int, got str"),
+            ({"at": True}, "at must be an int, got bool"),
+            ({"at": 2**63}, "at is out of the int64 range: 9223372036854775808"),
+            ({"at": 1, "limit": -1}, "limit is out of the uint64 range: -1"),
+        ],
+    )
+    def test_a_bad_value_is_refused_before_sending(
+        self, gen: Any, kwargs: dict[str, Any], message: str
+    ) -> None:
+        with pytest.raises(InvalidArgumentError) as info:
+            unstructure(gen.SetClock(**kwargs))
+        assert str(info.value) == message
+
+    def test_an_envelope_body_names_its_request_model(self, gen: Any) -> None:
+        # x-controldeck-envelope made SetClock a request model: optional fields are UNSET.
+        assert gen.SetClock(at=1).limit is UNSET
+
+
+class TestSpecErrors:
+    """What `prepare` refuses, before the generator runs."""
+
+    @pytest.fixture
+    def prepare(self) -> Iterator[Any]:
+        sys.path.insert(0, str(ROOT / "codegen"))
+        try:
+            import generate  # type: ignore[import-not-found]
+        finally:
+            sys.path.remove(str(ROOT / "codegen"))
+        yield generate.prepare
+
+    @pytest.mark.parametrize(
+        ("schema", "where"),
+        [
+            ({"type": "array", "items": {"type": "string", "format": "int64"}}, "T.ids.items"),
+            (
+                {"type": "object", "additionalProperties": {"type": "string", "format": "uint64"}},
+                "T.ids.additionalProperties",
+            ),
+            (
+                {"anyOf": [{"type": "string", "format": "int64"}, {"type": "null"}]},
+                "T.ids.anyOf[0]",
+            ),
+        ],
+    )
+    def test_int64_strings_only_as_properties(
+        self, prepare: Any, schema: dict[str, Any], where: str
+    ) -> None:
+        spec = {"components": {"schemas": {"T": {"type": "object", "properties": {"ids": schema}}}}}
+        with pytest.raises(SystemExit, match=rf"^{re.escape(where)}: a `type: string, format"):
+            prepare(spec)
+
+    def test_the_spec_copy_is_rewritten_for_the_generator(self, prepare: Any) -> None:
+        prop = {
+            "type": ["string", "null"],
+            "format": "uint64",
+            "pattern": "^[0-9]+$",
+            "default": "0",
+        }
+        spec = {"components": {"schemas": {"T": {"type": "object", "properties": {"n": prop}}}}}
+        prepare(spec)
+        assert prop == {
+            "type": ["integer", "null"],
+            "format": "int64",
+            "default": 0,
+            "x-controldeck-int64": "uint64",
+        }
 
 
 class TestUnset:

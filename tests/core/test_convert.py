@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from controldeck._core._convert import structure, unstructure
 from controldeck._core._models import UNSET, OpenStrEnum, Unset
-from controldeck.errors import ResponseValidationError
+from controldeck.errors import InvalidArgumentError, ResponseValidationError
 
 
 class Status(OpenStrEnum):
@@ -338,6 +338,132 @@ class TestErrorPaths:
     def test_not_an_object_nested(self) -> None:
         err = validation_error({"data": [gateway_json(), None], "hasMore": True}, Envelope)
         assert err.problems == ["expected an object, got NoneType @ $.data[1]"]
+
+
+# -- int64 as decimal strings ------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class Token:
+    """A protojson message: int64/uint64 fields travel as decimal strings."""
+
+    id: str
+    issued_at: int = attrs.field(metadata={"wire": "issuedAt", "int64": "int64"})
+    expires_at: int = attrs.field(default=0, metadata={"wire": "expiresAt", "int64": "int64"})
+    bytes_sent: int | None = attrs.field(default=None, metadata={"int64": "uint64"})
+
+
+@attrs.define(kw_only=True)
+class TokenRequest:
+    name: str
+    ttl_seconds: int | Unset = attrs.field(
+        default=UNSET, metadata={"wire": "ttlSeconds", "int64": "int64"}
+    )
+    quota: int | Unset | None = attrs.field(default=UNSET, metadata={"int64": "uint64"})
+
+
+@attrs.define(kw_only=True)
+class Tokens:
+    tokens: list[Token]
+
+
+class TestInt64:
+    def test_strings_and_numbers_become_ints(self) -> None:
+        data = {"id": "t", "issuedAt": "1730937600", "expiresAt": 0, "bytes_sent": "42"}
+        assert structure(data, Token) == Token(
+            id="t", issued_at=1730937600, expires_at=0, bytes_sent=42
+        )
+        assert structure(data, Token, strict=True).issued_at == 1730937600
+
+    def test_null_and_absent(self) -> None:
+        token = structure(
+            {"id": "t", "issuedAt": "1", "expiresAt": None, "bytes_sent": None}, Token
+        )
+        assert (token.expires_at, token.bytes_sent) == (0, None)
+        assert structure({"id": "t", "issuedAt": "1"}, Token).expires_at == 0
+
+    def test_the_limits(self) -> None:
+        low = structure({"id": "t", "issuedAt": str(-(2**63))}, Token)
+        high = structure({"id": "t", "issuedAt": "0", "bytes_sent": str(2**64 - 1)}, Token)
+        assert (low.issued_at, high.bytes_sent) == (-(2**63), 2**64 - 1)
+
+    @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            ("soon", "expected an int64 decimal string, got 'soon'"),
+            ("1e3", "expected an int64 decimal string, got '1e3'"),
+            ("+5", "expected an int64 decimal string, got '+5'"),
+            ("\u0661", "expected an int64 decimal string, got '\u0661'"),
+            ([1], "expected an int64 decimal string, got list"),
+            (False, "expected an int64 decimal string, got bool"),
+            (str(2**63), f"{2**63} is out of the int64 range"),
+            ("1" * 30, "expected an int64 decimal string, got '111111111111111111111111111111'"),
+        ],
+    )
+    def test_a_bad_reply_names_the_wire_path(self, value: object, problem: str) -> None:
+        err = validation_error(
+            {"tokens": [{"id": "t", "issuedAt": "1"}, {"id": "u", "issuedAt": value}]}, Tokens
+        )
+        assert err.path == "$.tokens[1].issuedAt"
+        assert err.problems == [f"{problem} @ $.tokens[1].issuedAt"]
+
+    def test_strict_converter_too(self) -> None:
+        err = validation_error({"id": "t", "issuedAt": "x"}, Token, strict=True)
+        assert err.problems == ["expected an int64 decimal string, got 'x' @ $.issuedAt"]
+
+    def test_uint64_refuses_negatives(self) -> None:
+        err = validation_error({"id": "t", "issuedAt": "1", "bytes_sent": "-1"}, Token)
+        assert err.problems == ["-1 is out of the uint64 range @ $.bytes_sent"]
+
+    def test_written_as_strings(self) -> None:
+        assert unstructure(Token(id="t", issued_at=1730937600)) == {
+            "id": "t",
+            "issuedAt": "1730937600",
+            "expiresAt": "0",
+            "bytes_sent": None,
+        }
+        assert unstructure(TokenRequest(name="n")) == {"name": "n"}
+        assert unstructure(TokenRequest(name="n", ttl_seconds=3600, quota=None)) == {
+            "name": "n",
+            "ttlSeconds": "3600",
+            "quota": None,
+        }
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"ttl_seconds": "3600"}, "ttlSeconds must be an int, got str"),
+            ({"ttl_seconds": 3600.0}, "ttlSeconds must be an int, got float"),
+            ({"ttl_seconds": True}, "ttlSeconds must be an int, got bool"),
+            (
+                {"ttl_seconds": -(2**63) - 1},
+                f"ttlSeconds is out of the int64 range: {-(2**63) - 1}",
+            ),
+            ({"quota": -1}, "quota is out of the uint64 range: -1"),
+        ],
+    )
+    def test_a_bad_value_is_an_argument_error(
+        self, kwargs: dict[str, object], message: str
+    ) -> None:
+        with pytest.raises(InvalidArgumentError) as info:
+            unstructure(TokenRequest(name="n", **kwargs))  # type: ignore[arg-type]
+        assert str(info.value) == message
+
+    def test_an_unknown_kind_is_a_programming_error(self) -> None:
+        @attrs.define
+        class Odd:
+            n: int = attrs.field(metadata={"int64": "int128"})
+
+        with pytest.raises(TypeError, match="unknown int64 kind 'int128'"):
+            unstructure(Odd(n=1))
+
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(st.integers(-(2**63), 2**63 - 1), st.none() | st.integers(0, 2**64 - 1))
+    def test_round_trip(self, issued_at: int, bytes_sent: int | None) -> None:
+        token = Token(id="t", issued_at=issued_at, bytes_sent=bytes_sent)
+        wire = json.loads(json.dumps(unstructure(token)))
+        assert wire["issuedAt"] == str(issued_at)
+        assert structure(wire, Token, strict=True) == token
 
 
 # -- round trip --------------------------------------------------------------------------

@@ -313,6 +313,24 @@ class TestRetries:
         assert len(rsps.calls) == 1
 
 
+class TestIdempotentPost:
+    def test_a_read_sent_as_post_is_retried_like_a_get(
+        self, rsps: responses.RequestsMock, transport: Transport, sleeps: list[float]
+    ) -> None:
+        rsps.post(f"{BASE}/rpc/Get", status=503)
+        rsps.post(f"{BASE}/rpc/Get", json={"ok": 1})
+        assert transport.request("POST", "/rpc/Get", json={}, idempotent=True) == {"ok": 1}
+        assert len(rsps.calls) == 2 and len(sleeps) == 1
+
+    def test_a_plain_post_is_not(
+        self, rsps: responses.RequestsMock, transport: Transport, sleeps: list[float]
+    ) -> None:
+        rsps.post(f"{BASE}/rpc/Create", status=503)
+        with pytest.raises(APIStatusError):
+            transport.request("POST", "/rpc/Create", json={})
+        assert len(rsps.calls) == 1 and sleeps == []
+
+
 class TestRetryAdvice:
     """A platform's error body may allow or forbid a retry (Beampipe `failure.retry`)."""
 

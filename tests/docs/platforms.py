@@ -125,4 +125,14 @@ with _Client(beampipe_fake.url, username="admin", password=password) as _admin:
 """,
 )
 
-PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE)}
+RUNE = DocsPlatform(
+    name="rune",
+    placeholder="http://rune.example:7861",
+    fake="controldeck.testing.rune:FakeRune",
+    prelude="""\
+assert rune_fake.seed_token is not None
+rune_token = rune_fake.seed_token  # the reader's own token (the fake's seeded root token)
+""",
+)
+
+PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE, RUNE)}

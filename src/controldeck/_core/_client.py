@@ -174,10 +174,14 @@ class BaseClient:
         unwrap: str | None = None,
         auth: bool | Auth = True,
         idempotency_key: str | bool | None = None,
+        idempotent: bool = False,
         secrets: Iterable[str] = (),
         **options: Unpack[CallOptions],
     ) -> T:
-        """Send a request and structure its JSON reply (or `reply[unwrap]`) into `cast_to`."""
+        """Send a request and structure its JSON reply (or `reply[unwrap]`) into `cast_to`.
+
+        `idempotent=True` marks a call that is safe to repeat although its method is not
+        (a read sent as POST), so it is retried like a GET."""
         result: T = self._transport.request(
             method,
             path,
@@ -187,6 +191,7 @@ class BaseClient:
             unwrap=unwrap,
             auth=auth,
             idempotency_key=idempotency_key,
+            idempotent=idempotent,
             secrets=secrets,
             cast_to=cast_to,
             **options,

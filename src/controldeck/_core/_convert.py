@@ -5,6 +5,10 @@ factories below turn those into cattrs renames in both directions. Unknown keys 
 ignored (forward compatible); `strict_converter` forbids them and is what the tests use to
 catch drift between the specs and the local fakes.
 
+int64: a field with `metadata={"int64": "int64" | "uint64"}` is a Python `int` carried as a
+decimal string (protojson): read from a string (or a JSON number), range-checked, and
+written back as a string.
+
 Writing: only `UNSET` fields are left out; `None` is written as `null`, and defaults
 (`enabled=True`, a union's tag) are always written. Reading: an optional field whose
 default is not `None` takes that default when the server sends `null` (servers emit
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import re
 import types
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -41,17 +46,83 @@ REDACTED = "<redacted>"
 def _overrides(cls: type) -> dict[str, Any]:
     # Only UNSET is left out: a field equal to any other default is still written.
     return {
-        a.name: override(rename=a.metadata.get("wire"), omit_if_default=a.default is UNSET)
+        a.name: override(
+            rename=a.metadata.get("wire"),
+            omit_if_default=a.default is UNSET,
+            unstruct_hook=_int64_unstructure(a) if "int64" in a.metadata else None,
+        )
         for a in attrs.fields(cls)
     }
 
 
 def _renames(cls: type) -> dict[str, Any]:
+    attrs.resolve_types(cls)  # the int64 hooks look at the field's type
     return {
-        a.name: override(rename=a.metadata["wire"])
+        a.name: override(
+            rename=a.metadata.get("wire"),
+            struct_hook=_int64_structure(a) if "int64" in a.metadata else None,
+        )
         for a in attrs.fields(cls)
-        if "wire" in a.metadata
+        if "wire" in a.metadata or "int64" in a.metadata
     }
+
+
+# -- int64 as decimal strings ------------------------------------------------------------
+
+_INT64_RANGES = {"int64": (-(2**63), 2**63 - 1), "uint64": (0, 2**64 - 1)}
+# ASCII digits only: int() would also take " 12", "1_000" and other scripts' digits.
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
+
+
+def _int64_range(a: attrs.Attribute[Any]) -> tuple[str, int, int]:
+    kind = a.metadata["int64"]
+    if kind not in _INT64_RANGES:
+        raise TypeError(f"{a.name}: unknown int64 kind {kind!r} (int64 or uint64)")
+    low, high = _INT64_RANGES[kind]
+    return kind, low, high
+
+
+def _int64_structure(a: attrs.Attribute[Any]) -> Callable[[Any, Any], Any]:
+    """Read an int64 field: a decimal string (protojson) or a JSON integer."""
+    kind, low, high = _int64_range(a)
+    nullable = _allows_none(a.type)
+
+    def hook(value: Any, _: Any) -> Any:
+        got = type(value)
+        if got is str:
+            if _DECIMAL.fullmatch(value) is None:
+                raise ValueError(f"expected an {kind} decimal string, got {value!r:.40}")
+            number = int(value)
+        elif got is int:
+            number = value
+        elif got is float and value.is_integer():
+            number = int(value)
+        elif value is None and nullable:
+            return None
+        else:
+            raise ValueError(f"expected an {kind} decimal string, got {got.__name__}")
+        if not low <= number <= high:
+            raise ValueError(f"{number} is out of the {kind} range")
+        return number
+
+    return hook
+
+
+def _int64_unstructure(a: attrs.Attribute[Any]) -> Callable[[Any], Any]:
+    """Write an int64 field as its decimal string (`None` stays `null`)."""
+    kind, low, high = _int64_range(a)
+    name = a.metadata.get("wire", a.name)
+
+    def hook(value: Any) -> Any:
+        if value is None or value is UNSET:
+            return value
+        if type(value) is not int:  # bool is an int subclass, and never an int64 here
+            raise InvalidArgumentError(f"{name} must be an int, got {type(value).__name__}")
+        if not low <= value <= high:
+            raise InvalidArgumentError(f"{name} is out of the {kind} range: {value}")
+        return str(value)
+
+    return hook
 
 
 def _allows_none(t: Any) -> bool:
@@ -142,7 +213,7 @@ def _object(conv: cattrs.Converter, forbid_extra_keys: bool) -> Any:
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(f"expected an object, got {type(value).__name__}")
-            if nulls and any(value.get(k, 0) is None for k in nulls):
+            if nulls and None in value.values():
                 value = {k: v for k, v in value.items() if v is not None or k not in nulls}
             return fields(value, cls)
 
@@ -265,14 +336,17 @@ def _rest(t: Any) -> Any:
 
 
 def _structure_special_union(conv: cattrs.Converter) -> Any:
+    # The inner hook is looked up once, not per value: request models (every field
+    # `X | Unset`) decoded in a stream spent most of their time in cattrs' dispatch.
     def factory(t: Any) -> Any:
         inner = _rest(t)
         nullable = type(None) in get_args(t)
+        structure_inner = conv.get_structure_hook(inner)
 
         def hook(value: Any, _: Any) -> Any:
             if value is None and nullable:
                 return None
-            return conv.structure(value, inner)
+            return structure_inner(value, inner)
 
         return hook
 

@@ -136,6 +136,7 @@ class RequestOptions:
         cast_to: The type JSON is structured into (None: plain decoded JSON).
         unwrap: A key of the reply object whose value is decoded instead (`"data"`).
         follow_redirects: False returns a GET's 3xx reply itself (to read its Location).
+        idempotent: Safe to repeat although the method is not (a read RPC sent as POST).
         secrets: Extra strings masked wherever this call is logged or reported.
     """
 
@@ -154,9 +155,14 @@ class RequestOptions:
     cast_to: Any = None
     unwrap: str | None = None
     follow_redirects: bool = True
+    idempotent: bool = False
     secrets: tuple[str, ...] = ()
 
     @property
     def retry_safe(self) -> bool:
         """Whether a retry cannot run the operation twice (idempotent or keyed)."""
-        return self.method in C.IDEMPOTENT_METHODS or self.idempotency_key is not None
+        return (
+            self.idempotent
+            or self.method in C.IDEMPOTENT_METHODS
+            or self.idempotency_key is not None
+        )

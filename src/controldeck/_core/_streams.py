@@ -381,7 +381,10 @@ class _HttpSource(Generic[F, T]):
         )
 
     def _stream_error(self, exc: StreamError) -> StreamError:
-        return StreamError(redact_text(f"{self._label}: {exc}", self._secrets))
+        # The server's code and details stay on the error: callers branch on `.code`.
+        return StreamError(
+            redact_text(f"{self._label}: {exc}", self._secrets), code=exc.code, details=exc.details
+        )
 
     def _read_failed(self, exc: Exception, waited: float) -> APIConnectionError:
         """Raise what ends the stream; return the error of a drop that may be reconnected."""

@@ -327,6 +327,7 @@ class Transport:
         secrets: Iterable[str] = (),
         stream_idle: float | NotGiven | None = NOT_GIVEN,
         follow_redirects: bool = True,
+        idempotent: bool = False,
     ) -> RequestOptions:
         """Validate a call's arguments into one `RequestOptions`; nothing is sent.
 
@@ -352,6 +353,8 @@ class Transport:
                 (None: no limit); the read part of `timeout` otherwise.
             follow_redirects: False returns a 3xx reply as it is (its `Location` is what
                 the caller wants, e.g. a storage URL that must not be fetched).
+            idempotent: The operation is safe to run twice although its method is not (a
+                read RPC sent as POST): it is retried like a GET.
         """
         if json is not NOT_GIVEN and body is not None:
             raise InvalidArgumentError("pass json= or body=, not both")
@@ -393,6 +396,7 @@ class Transport:
             cast_to=cast_to,
             unwrap=unwrap,
             follow_redirects=follow_redirects,
+            idempotent=idempotent,
             secrets=self.secrets + tuple(s for s in secrets if s),
         )
 

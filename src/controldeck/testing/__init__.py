@@ -21,13 +21,15 @@ if TYPE_CHECKING:
     from controldeck.testing.akribes import FakeAkribes
     from controldeck.testing.beampipe import FakeBeampipe
     from controldeck.testing.runbeam import FakeRunbeam
+    from controldeck.testing.rune import FakeRune
 
-__all__ = ["FakeAkribes", "FakeBeampipe", "FakeRunbeam", "RecordedRequest"]
+__all__ = ["FakeAkribes", "FakeBeampipe", "FakeRunbeam", "FakeRune", "RecordedRequest"]
 
 _LAZY = {
     "FakeAkribes": "controldeck.testing.akribes",
     "FakeBeampipe": "controldeck.testing.beampipe",
     "FakeRunbeam": "controldeck.testing.runbeam",
+    "FakeRune": "controldeck.testing.rune",
     "RecordedRequest": "controldeck.testing._server",
 }
 

@@ -1,0 +1,163 @@
+"""`RuneClient`: Rune (runed) over HTTP — Connect JSON or the seed's REST gateway
+(openapi/rune.yaml)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Unpack
+
+import requests
+
+from controldeck._core import _constants as C
+from controldeck._core._auth import BearerAuth
+from controldeck._core._client import from_env
+from controldeck._core._describe import origin_of
+from controldeck._core._lazy import LazyModule
+from controldeck._core._options import CallOptions, Timeout
+from controldeck.errors import InvalidArgumentError
+from controldeck.rune._admin import AdminAPI
+from controldeck.rune._base import Transport
+from controldeck.rune._errors import parse_rune_error
+from controldeck.rune._resources import ResourcesAPI
+from controldeck.rune._services import ServicesAPI
+
+if TYPE_CHECKING:
+    from controldeck._generated import rune as models
+else:
+    models = LazyModule("controldeck._generated.rune")
+
+__all__ = ["RuneClient"]
+
+BASE_URL_ENV = "RUNE_BASE_URL"
+TOKEN_ENV = "RUNE_TOKEN"
+DEFAULT_BASE_URL = "http://localhost:7861"
+TRANSPORTS = ("connect", "rest")
+
+
+class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
+    """Client for a Rune server (runed) over HTTP.
+
+    Two wires, one API. `transport="connect"` (the default) is what current runed builds
+    serve: every RPC is `POST {base}{connect_prefix}/rune.api.<Service>/<Method>` with a
+    protojson body, and `watch_*` streams use Connect's enveloped framing.
+    `transport="rest"` speaks the REST gateway the Rune docs describe (`/v1/namespaces/...`,
+    Server-Sent Events for `logs()`); no runed build found serves it yet.
+
+    Every method also takes `timeout=`, `deadline=`, `max_retries=` and `extra_headers=`
+    for that one call. Reads (Get/List/WhoAmI...) are retried like GETs on both wires;
+    writes are not. Safe to share between threads.
+
+    Args:
+        base_url: The server's origin. Defaults to `RUNE_BASE_URL`, else
+            http://localhost:7861.
+        token: A Rune token (`Authorization: Bearer <token>`). Defaults to `RUNE_TOKEN`.
+            Only `admin_bootstrap()` works without one.
+        transport: `"connect"` or `"rest"`.
+        connect_prefix: Where the Connect handler is mounted (`""` for a gateway build that
+            serves `/rune.api.<Service>/<Method>` at the root).
+        timeout: Seconds, or (connect, read) seconds, per attempt. Default (5, 60); the
+            read part is also sent as `Connect-Timeout-Ms`.
+        deadline: Seconds any one call may take across its retries. Default: no limit.
+        max_retries: Retries for failures that are safe to retry. Default 2.
+        session: A `requests.Session` to use (proxies, TLS) instead of our own.
+        user_agent: Replaces `controldeck/<version> python/<x.y> rune`.
+
+    Raises:
+        InvalidArgumentError: A bad base URL, transport or prefix; nothing is sent.
+
+    Example:
+        >>> with RuneClient("http://localhost:7861", token="rune_...") as rune:
+        ...     print([s.name for s in rune.list_services("default")])
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        transport: Transport = "connect",
+        connect_prefix: str = "/grpc",
+        timeout: Timeout = C.DEFAULT_TIMEOUT,
+        deadline: float | None = None,
+        max_retries: int = C.MAX_RETRIES,
+        session: requests.Session | None = None,
+        user_agent: str | None = None,
+    ) -> None:
+        resolved = (from_env(base_url, BASE_URL_ENV) or DEFAULT_BASE_URL).strip()
+        if origin_of(resolved) is None:
+            where = "base_url" if base_url is not None else f"{BASE_URL_ENV}"
+            raise InvalidArgumentError(
+                f"{where} must be an http(s) URL, got {resolved[: C.MAX_ECHO]!r}"
+            )
+        if transport not in TRANSPORTS:
+            raise InvalidArgumentError(f"transport must be 'connect' or 'rest', got {transport!r}")
+        if not isinstance(connect_prefix, str) or (
+            connect_prefix and (not connect_prefix.startswith("/") or connect_prefix.endswith("/"))
+        ):
+            raise InvalidArgumentError(
+                f"connect_prefix must be '' or a path like '/grpc', got {connect_prefix!r}"
+            )
+        copy_args = {
+            "base_url": base_url,
+            "token": token,
+            "transport": transport,
+            "connect_prefix": connect_prefix,
+            "timeout": timeout,
+            "deadline": deadline,
+            "max_retries": max_retries,
+            "session": session,
+            "user_agent": user_agent,
+        }
+        self.transport = transport
+        self.connect_prefix = connect_prefix
+        self._auth = BearerAuth(
+            from_env(token, TOKEN_ENV),
+            missing=f"pass token= to RuneClient or set {TOKEN_ENV} (admin_bootstrap() issues one)",
+        )
+        super().__init__(
+            base_url=resolved,
+            copy_args=copy_args,
+            auth=self._auth,
+            secret_keys=models.SECRET_FIELDS,
+            error_parser=parse_rune_error,
+            timeout=timeout,
+            deadline=deadline,
+            max_retries=max_retries,
+            session=session,
+            user_agent=user_agent,
+        )
+
+    def __repr__(self) -> str:
+        return f"RuneClient(base_url={self.base_url!r}, transport={self.transport!r})"
+
+    def set_token(self, token: str | None) -> None:
+        """Use another token from the next request on (e.g. the one `admin_bootstrap()`
+        returned).
+
+        Example:
+            >>> rune.set_token(rune.admin_bootstrap().token_secret)
+        """
+        self._auth.token = token
+
+    # -- plain probes (no RPC) ------------------------------------------------------------
+
+    def healthz(self, **options: Unpack[CallOptions]) -> bool:
+        """Whether the server answers `GET /healthz` with `ok` (no token needed).
+
+        Example:
+            >>> rune.healthz()
+            True
+        """
+        return self._probe("/healthz", "ok", **options)
+
+    def readyz(self, **options: Unpack[CallOptions]) -> bool:
+        """Whether the server answers `GET /readyz` with `ready` (no token needed).
+
+        Example:
+            >>> rune.readyz()
+            True
+        """
+        return self._probe("/readyz", "ready", **options)
+
+    def _probe(self, path: str, expected: str, **options: Unpack[CallOptions]) -> bool:
+        text: Any = self._transport.request("GET", path, reply="text", auth=False, **options)
+        return isinstance(text, str) and text.strip() == expected
