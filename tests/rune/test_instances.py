@@ -174,7 +174,7 @@ class TestGetInstance:
             ((7,), "instance_id must be a string"),
             ((INSTANCE_ID, ""), "namespace must not be empty"),
             ((INSTANCE_ID, None), "namespace must be a string"),
-            (("..",), "cannot be a name or id"),
+            (("..",), "a URL path step"),
         ],
     )
     def test_bad_arguments_send_nothing(

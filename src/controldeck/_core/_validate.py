@@ -39,7 +39,7 @@ def path_segment(name: str, value: Any) -> str:
     and `.` or `..`, which requests would resolve away, are refused)."""
     segment = quote(require_str(name, value), safe="")
     if segment in (".", ".."):
-        raise InvalidArgumentError(f"{name} must be an id, got {value!r}")
+        raise InvalidArgumentError(f"{name} cannot be {value!r}: it is a URL path step")
     return segment
 
 

@@ -77,8 +77,6 @@ class Rest:
 
 def seg(value: str) -> str:
     """One path segment, percent-encoded (names were validated by the method)."""
-    if value in (".", ".."):
-        raise InvalidArgumentError(f"{value!r} cannot be a name or id: it is a URL path step")
     return path_segment("name", value)
 
 
