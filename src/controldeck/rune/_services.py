@@ -501,7 +501,8 @@ class ServicesAPI(RuneBase):
             force: Delete without the usual checks.
             detach: Return at once (the server does not wait for the first phase).
             dry_run: Only report what would be deleted (`status` `dry_run`).
-            ignore_not_found: Succeed when there is no such service.
+            ignore_not_found: Ask the server to succeed when there is no such service
+                (runed 413bfe0 still answers `internal` for a missing service).
             no_dependencies: Delete although other services depend on it.
             timeout_seconds: Seconds the server allows for the deletion.
             grace_period: Seconds each instance gets to stop gracefully.
@@ -514,7 +515,8 @@ class ServicesAPI(RuneBase):
 
         Raises:
             InvalidArgumentError: A bad argument; nothing was sent.
-            NotFoundError: No such service (unless `ignore_not_found`).
+            NotFoundError: No such service (unless `ignore_not_found`; runed 413bfe0
+                reports it as `internal`, an `InternalServerError`).
             PreconditionFailedError: Other services depend on it (`failed_precondition`).
 
         Example:
