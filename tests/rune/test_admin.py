@@ -161,7 +161,7 @@ def test_create_user_sends_only_the_name_by_default(
 
 def test_create_user_reply_without_the_user(api: ConformanceMock, client: RuneClient) -> None:
     expect(api, client, *USER_CREATE, json={"user": None})
-    with pytest.raises(ResponseValidationError, match="UserCreate reply has no user"):
+    with pytest.raises(ResponseValidationError, match="UserCreate reply has no 'user'"):
         client.create_user("alice")
 
 
@@ -317,7 +317,7 @@ def test_get_missing_policy(api: ConformanceMock, both: RuneClient) -> None:
 
 def test_get_policy_reply_without_the_policy(api: ConformanceMock, client: RuneClient) -> None:
     expect(api, client, *POLICY_GET, json={})
-    with pytest.raises(ResponseValidationError, match="PolicyGet reply has no policy"):
+    with pytest.raises(ResponseValidationError, match="PolicyGet reply has no 'policy'"):
         client.get_policy("deployer")
 
 

@@ -12,6 +12,7 @@ from controldeck.errors import InvalidArgumentError
 __all__ = [
     "from_env",
     "path_segment",
+    "require_bool",
     "require_choice",
     "require_str",
     "require_str_list",
@@ -23,6 +24,13 @@ def from_env(value: str | None, env_name: str) -> str | None:
     if value is not None:
         return value
     return os.environ.get(env_name) or None
+
+
+def require_bool(name: str, value: Any) -> bool:
+    """`value` if it is a bool (not a truthy string: `"false"` would mean true)."""
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
+    return value
 
 
 def require_str(name: str, value: Any, *, allow_empty: bool = False) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
-from controldeck._core._validate import require_str, require_str_list
+from controldeck._core._validate import require_bool, require_str, require_str_list
 from controldeck.akribes._base import Resource, segment
 from controldeck.errors import InvalidArgumentError, NotFoundError
 
@@ -306,10 +306,7 @@ class OrganizationClient(Resource):
             True
         """
         path = self._path("secrets", segment("name", name))
-        if not isinstance(script_usable, bool):
-            raise InvalidArgumentError(
-                f"script_usable must be True or False, got {script_usable!r:.40}"
-            )
+        require_bool("script_usable", script_usable)
         body = models.SecretScriptUsableRequest(script_usable=script_usable)
         return self._client._patch(path, models.OrgSecretMeta, json=body, **options)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
-from controldeck._core._validate import require_str
+from controldeck._core._validate import require_bool, require_str
 from controldeck.akribes._base import Resource, segment
 from controldeck.errors import InvalidArgumentError
 
@@ -27,9 +27,7 @@ __all__ = ["TokensClient"]
 
 def _flag(name: str, value: Any) -> str | None:
     """A boolean filter as the server reads it: `true` when set, left out otherwise."""
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return "true" if value else None
+    return "true" if require_bool(name, value) else None
 
 
 class TokensClient(Resource):

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, Unpack
 from controldeck._core._client import BaseClient
 from controldeck._core._options import CallOptions
 from controldeck._core._pagination import Page, offset_pager
-from controldeck._core._validate import path_segment
+from controldeck._core._validate import path_segment, require_bool
 from controldeck.errors import InvalidArgumentError
 
 __all__ = [
@@ -69,9 +69,7 @@ def check_limit(name: str, value: Any, maximum: int = MAX_LIMIT) -> int:
 
 def optional_bool(name: str, value: Any) -> bool | None:
     """None or a bool (not a truthy string: `"false"` would mean true)."""
-    if value is not None and not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return value
+    return None if value is None else require_bool(name, value)
 
 
 class BeampipeBase(BaseClient):

@@ -17,7 +17,7 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._pagination import Page, numbered_pager
-from controldeck._core._validate import require_str
+from controldeck._core._validate import require_bool, require_str
 from controldeck._core._wait import wait_for
 from controldeck.beampipe._base import API, BeampipeBase, check_limit, uuid_id
 from controldeck.errors import InvalidArgumentError
@@ -312,10 +312,7 @@ class ExecutionsAPI(BeampipeBase):
             ['execution.completed', ...]
         """
         path = _path(execution_id, "ledger-snapshot")
-        if not isinstance(include_manifest, bool):
-            raise InvalidArgumentError(
-                f"include_manifest must be True or False, got {include_manifest!r:.40}"
-            )
+        require_bool("include_manifest", include_manifest)
         # The server reads only `true`/`false` (serde); Python's `True` would be a 400.
         params = {"include_manifest": "true" if include_manifest else "false"}
         return self._get(path, models.LedgerSnapshotResponse, params=params, **options)
@@ -439,7 +436,8 @@ class ExecutionsAPI(BeampipeBase):
         """
         path = _path(execution_id, "execute")
         body = models.ExecuteRequest(
-            do_stage=_bool("do_stage", do_stage), do_submit=_bool("do_submit", do_submit)
+            do_stage=require_bool("do_stage", do_stage),
+            do_submit=require_bool("do_submit", do_submit),
         )
         return self._post(path, models.ExecuteResponse, json=body, **options)
 
@@ -678,12 +676,6 @@ class ExecutionsAPI(BeampipeBase):
 
 def _path(execution_id: Any, *rest: str) -> str:
     return "/".join((f"{API}/executions/{uuid_id('execution_id', execution_id)}", *rest))
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return value
 
 
 def _execution_create(

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Unpack
 from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
-from controldeck._core._validate import require_str, require_str_list
-from controldeck.beampipe._base import API, BeampipeBase, check_limit, optional_bool, uuid_id
+from controldeck._core._validate import require_bool, require_str, require_str_list
+from controldeck.beampipe._base import API, BeampipeBase, check_limit, uuid_id
 from controldeck.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -134,9 +134,7 @@ def _int(name: str, value: Any, *, minimum: int) -> int:
 
 def _flag(name: str, value: Any) -> str | None:
     """A boolean query flag whose server default is false: `"true"`, or left out."""
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return "true" if value else None
+    return "true" if require_bool(name, value) else None
 
 
 def _profile(profile: Any) -> dict[str, Any]:
@@ -153,9 +151,7 @@ def _uuid_list(name: str, value: Any) -> list[str]:
 def _bool_or_unset(name: str, value: object) -> bool | Unset:
     if value is UNSET:
         return UNSET
-    if optional_bool(name, value) is None:
-        raise InvalidArgumentError(f"{name} must be True or False, got None")
-    return bool(value)
+    return require_bool(name, value)
 
 
 def _str_or_unset(name: str, value: object) -> str | Unset:

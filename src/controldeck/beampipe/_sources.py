@@ -30,7 +30,7 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET, Unset
 from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._pagination import Page
-from controldeck._core._validate import require_str, require_str_list
+from controldeck._core._validate import require_bool, require_str, require_str_list
 from controldeck._core._wait import wait_for
 from controldeck.beampipe._base import API, BeampipeBase, uuid_id
 from controldeck.errors import InvalidArgumentError, WaitTimeoutError
@@ -64,12 +64,6 @@ _REDACTED = "[REDACTED]"
 _BLOCKER_CHARS = 1000
 
 
-def _require_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return value
-
-
 def _optional_module(value: Any) -> str | None:
     return None if value is None else require_str("project_module", value)
 
@@ -85,7 +79,7 @@ def _source_create(item: Any, index: int, enabled: bool) -> SourceCreate:
     if item.enabled is UNSET:
         # Never left out: the server's default would disable an existing source.
         return attrs.evolve(item, enabled=enabled)
-    _require_bool(f"items[{index}].enabled", item.enabled)
+    require_bool(f"items[{index}].enabled", item.enabled)
     return item
 
 
@@ -182,7 +176,7 @@ class SourcesAPI(BeampipeBase):
         body = models.SourceCreate(
             project_module=require_str("project_module", project_module),
             source_identifier=require_str("source_identifier", source_identifier),
-            enabled=_require_bool("enabled", enabled),
+            enabled=require_bool("enabled", enabled),
         )
         return self._post(f"{API}/sources", models.SourceRegistryRow, json=body, **options)
 
@@ -246,7 +240,7 @@ class SourcesAPI(BeampipeBase):
             ...     SourceCreate(project_module="other", source_identifier="B", enabled=False),
             ... ])
         """
-        _require_bool("enabled", enabled)
+        require_bool("enabled", enabled)
         if items is not None:
             if project_module is not None or source_identifiers is not None:
                 raise InvalidArgumentError(
@@ -371,7 +365,7 @@ class SourcesAPI(BeampipeBase):
         if enabled is UNSET and stale_after_hours is UNSET:
             raise InvalidArgumentError("give enabled= or stale_after_hours= (or both)")
         if enabled is not UNSET:
-            _require_bool("enabled", enabled)
+            require_bool("enabled", enabled)
         if (
             stale_after_hours is not UNSET
             and stale_after_hours is not None

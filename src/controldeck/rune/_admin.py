@@ -32,8 +32,8 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET
 from controldeck._core._options import CallOptions
 from controldeck._core._validate import require_str, require_str_list
-from controldeck.errors import InvalidArgumentError, ResponseValidationError
-from controldeck.rune._base import Rest, RuneBase, seg
+from controldeck.errors import InvalidArgumentError
+from controldeck.rune._base import Rest, RuneBase, reply_part, seg
 
 if TYPE_CHECKING:
     from controldeck._generated import rune as models
@@ -94,13 +94,6 @@ def _at_most_one(what: str, **choices: Any) -> None:
         raise InvalidArgumentError(
             f"{what}: pass at most one of {' or '.join(f'{k}=' for k in given)}"
         )
-
-
-def _required(value: T | None, rpc: str, field: str) -> T:
-    """The object a reply promised; its absence is a malformed reply."""
-    if value is None or value is UNSET:
-        raise ResponseValidationError(f"{rpc} reply has no {field}", path=f"$.{field}")
-    return value
 
 
 def _rule(index: int, rule: Any) -> PolicyRule:
@@ -355,7 +348,7 @@ class AdminAPI(RuneBase):
             rest=Rest("POST", "/v1/admin/users", body=True),
             **options,
         )
-        return _required(reply.user, "UserCreate", "user")
+        return reply_part(reply.user, "UserCreate", "user")
 
     def list_users(self, **options: Unpack[CallOptions]) -> list[Subject]:
         """Every user (`AdminService/UserList`).
@@ -425,7 +418,7 @@ class AdminAPI(RuneBase):
             rest=Rest("POST", "/v1/admin/policies", body=True),
             **options,
         )
-        return _required(reply.policy, "PolicyCreate", "policy")
+        return reply_part(reply.policy, "PolicyCreate", "policy")
 
     def update_policy(self, policy: Policy, **options: Unpack[CallOptions]) -> Policy:
         """Replace a policy's description and rules (`AdminService/PolicyUpdate`); the
@@ -459,7 +452,7 @@ class AdminAPI(RuneBase):
             rest=Rest("PUT", f"/v1/admin/policies/{seg(name)}", body=True),
             **options,
         )
-        return _required(reply.policy, "PolicyUpdate", "policy")
+        return reply_part(reply.policy, "PolicyUpdate", "policy")
 
     def delete_policy(
         self,
@@ -527,7 +520,7 @@ class AdminAPI(RuneBase):
             read=True,
             **options,
         )
-        return _required(reply.policy, "PolicyGet", "policy")
+        return reply_part(reply.policy, "PolicyGet", "policy")
 
     def list_policies(self, **options: Unpack[CallOptions]) -> list[Policy]:
         """Every policy, built-in ones (`root`, `admin`, `readwrite`, `readonly`) included
@@ -708,7 +701,7 @@ class AdminAPI(RuneBase):
             read=True,
             **options,
         )
-        return _required(reply.registry, "GetRegistry", "registry")
+        return reply_part(reply.registry, "GetRegistry", "registry")
 
     def add_registry(
         self, registry: RegistryConfig, **options: Unpack[CallOptions]
@@ -748,7 +741,7 @@ class AdminAPI(RuneBase):
             secrets=_registry_secrets(registry),
             **options,
         )
-        return _required(reply.registry, "AddRegistry", "registry")
+        return reply_part(reply.registry, "AddRegistry", "registry")
 
     def update_registry(
         self, registry: RegistryConfig, **options: Unpack[CallOptions]
@@ -780,7 +773,7 @@ class AdminAPI(RuneBase):
             secrets=_registry_secrets(registry),
             **options,
         )
-        return _required(reply.registry, "UpdateRegistry", "registry")
+        return reply_part(reply.registry, "UpdateRegistry", "registry")
 
     def remove_registry(self, name: str, **options: Unpack[CallOptions]) -> bool:
         """Remove a registry configuration (`AdminService/RemoveRegistry`).

@@ -31,10 +31,11 @@ import attrs
 
 from controldeck._core._bodies import ContentBody
 from controldeck._core._client import BaseClient
+from controldeck._core._models import Unset
 from controldeck._core._options import NOT_GIVEN, CallOptions
 from controldeck._core._streams import Stream, envelope_stream
 from controldeck._core._validate import path_segment, require_str
-from controldeck.errors import InvalidArgumentError
+from controldeck.errors import InvalidArgumentError, ResponseValidationError
 from controldeck.rune._errors import raise_stream_end
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "RuneBase",
     "Transport",
     "namespace_of",
+    "reply_part",
     "seg",
 ]
 
@@ -73,6 +75,18 @@ class Rest:
     path: str
     query: Mapping[str, Any] | None = None
     body: bool = False
+
+
+def reply_part(value: T | Unset | None, rpc: str, field: str) -> T:
+    """The object a reply envelope promised (`ServiceResponse.service`...); protojson sends
+    `null` for none, which is not what runed sends on success: a malformed reply."""
+    if value is None or isinstance(value, Unset):
+        raise ResponseValidationError(
+            f"the {rpc} reply has no {field!r}",
+            path=f"$.{field}",
+            problems=[f"missing @ $.{field}"],
+        )
+    return value
 
 
 def seg(value: str) -> str:

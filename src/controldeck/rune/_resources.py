@@ -36,9 +36,9 @@ from controldeck._core._models import UNSET
 from controldeck._core._options import NOT_GIVEN, CallOptions
 from controldeck._core._sse import ServerSentEvent
 from controldeck._core._streams import Stream, sse_stream
-from controldeck._core._validate import require_str
-from controldeck.errors import InvalidArgumentError, ResponseValidationError
-from controldeck.rune._base import Rest, RuneBase, namespace_of, seg
+from controldeck._core._validate import require_bool, require_str
+from controldeck.errors import InvalidArgumentError
+from controldeck.rune._base import Rest, RuneBase, namespace_of, reply_part, seg
 
 if TYPE_CHECKING:
     import requests
@@ -74,12 +74,6 @@ _GRPC_EXTRA_HINT = (
 
 def _name(what: str, value: Any) -> str:
     return require_str(what, value)
-
-
-def _flag(what: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{what} must be True or False, got {value!r:.40}")
-    return value
 
 
 def _optional_int32(what: str, value: Any) -> int | None:
@@ -136,18 +130,6 @@ def _since(value: Any) -> str | None:
 # -- replies ----------------------------------------------------------------------------
 
 
-def _part(reply: Any, field: str, message: str) -> Any:
-    """`reply.<field>`, which the reply must carry (protojson sends `null` for none)."""
-    value = getattr(reply, field, None)
-    if value is None or value is UNSET:
-        raise ResponseValidationError(
-            f"the {message} reply has no {field!r}",
-            path=f"$.{field}",
-            problems=[f"missing @ $.{field}"],
-        )
-    return value
-
-
 def _items(value: Any) -> list[Any]:
     """A repeated reply field: absent or null (older builds) is empty."""
     if value is None or value is UNSET:
@@ -194,8 +176,7 @@ class ResourcesAPI(RuneBase):
             read=True,
             **options,
         )
-        instance: Instance = _part(reply, "instance", "GetInstance")
-        return instance
+        return reply_part(reply.instance, "GetInstance", "instance")
 
     def list_instances(
         self,
@@ -365,7 +346,7 @@ class ResourcesAPI(RuneBase):
         instance_id = _name("instance_id", instance_id)
         ns = namespace_of(namespace)
         seconds = _optional_int32("timeout_seconds", timeout_seconds)
-        forced = None if force is None else _flag("force", force)
+        forced = None if force is None else require_bool("force", force)
         reply = self._rpc(
             "InstanceService",
             method,
@@ -380,8 +361,7 @@ class ResourcesAPI(RuneBase):
             ),
             **options,
         )
-        instance: Instance = _part(reply, "instance", method)
-        return instance
+        return reply_part(reply.instance, method, "instance")
 
     def watch_instances(
         self,
@@ -460,7 +440,7 @@ class ResourcesAPI(RuneBase):
         kind = _name("component_type", component_type)
         one = None if name is None else _name("name", name)
         ns = namespace_of(namespace)
-        checks = _flag("include_checks", include_checks)
+        checks = require_bool("include_checks", include_checks)
         reply = self._rpc(
             "HealthService",
             "GetHealth",
@@ -525,7 +505,7 @@ class ResourcesAPI(RuneBase):
         name, ns = _name("name", name), namespace_of(namespace)
         values = _data("data", data)
         secret = models.Secret(name=name, namespace=ns, type=_name("type", type), data=values)
-        ensure = _flag("ensure_namespace", ensure_namespace)
+        ensure = require_bool("ensure_namespace", ensure_namespace)
         reply = self._rpc(
             "SecretService",
             "CreateSecret",
@@ -535,8 +515,7 @@ class ResourcesAPI(RuneBase):
             secrets=values.values(),
             **options,
         )
-        result: Secret = _part(reply, "secret", "CreateSecret")
-        return result
+        return reply_part(reply.secret, "CreateSecret", "secret")
 
     def get_secret(
         self, name: str, namespace: str = "default", **options: Unpack[CallOptions]
@@ -569,8 +548,7 @@ class ResourcesAPI(RuneBase):
             read=True,
             **options,
         )
-        result: Secret = _part(reply, "secret", "GetSecret")
-        return result
+        return reply_part(reply.secret, "GetSecret", "secret")
 
     def update_secret(
         self,
@@ -616,8 +594,7 @@ class ResourcesAPI(RuneBase):
             secrets=values.values(),
             **options,
         )
-        result: Secret = _part(reply, "secret", "UpdateSecret")
-        return result
+        return reply_part(reply.secret, "UpdateSecret", "secret")
 
     def delete_secret(
         self, name: str, namespace: str = "default", **options: Unpack[CallOptions]
@@ -714,7 +691,7 @@ class ResourcesAPI(RuneBase):
         """
         name, ns = _name("name", name), namespace_of(namespace)
         configmap = models.Configmap(name=name, namespace=ns, data=_data("data", data))
-        ensure = _flag("ensure_namespace", ensure_namespace)
+        ensure = require_bool("ensure_namespace", ensure_namespace)
         reply = self._rpc(
             "ConfigmapService",
             "CreateConfigmap",
@@ -725,8 +702,7 @@ class ResourcesAPI(RuneBase):
             rest=Rest("POST", f"/v1/namespaces/{seg(ns)}/configmaps", body=True),
             **options,
         )
-        result: Configmap = _part(reply, "configmap", "CreateConfigmap")
-        return result
+        return reply_part(reply.configmap, "CreateConfigmap", "configmap")
 
     def get_configmap(
         self, name: str, namespace: str = "default", **options: Unpack[CallOptions]
@@ -759,8 +735,7 @@ class ResourcesAPI(RuneBase):
             read=True,
             **options,
         )
-        result: Configmap = _part(reply, "configmap", "GetConfigmap")
-        return result
+        return reply_part(reply.configmap, "GetConfigmap", "configmap")
 
     def update_configmap(
         self,
@@ -800,8 +775,7 @@ class ResourcesAPI(RuneBase):
             rest=Rest("PUT", f"/v1/namespaces/{seg(ns)}/configmaps/{seg(name)}", body=True),
             **options,
         )
-        result: Configmap = _part(reply, "configmap", "UpdateConfigmap")
-        return result
+        return reply_part(reply.configmap, "UpdateConfigmap", "configmap")
 
     def delete_configmap(
         self, name: str, namespace: str = "default", **options: Unpack[CallOptions]
@@ -914,7 +888,7 @@ class ResourcesAPI(RuneBase):
             raise InvalidArgumentError(f"logs() needs the REST transport: {_GRPC_EXTRA_HINT}")
         target = _name("target", target)
         ns = namespace_of(namespace)
-        following = _flag("follow", follow)
+        following = require_bool("follow", follow)
         query: dict[str, str] = {}
         if following:
             query["follow"] = "true"
@@ -924,7 +898,7 @@ class ResourcesAPI(RuneBase):
         start = _since(since)
         if start is not None:
             query["since"] = start
-        if _flag("timestamps", timestamps):
+        if require_bool("timestamps", timestamps):
             query["timestamps"] = "true"
         path = f"/v1/namespaces/{seg(ns)}/logs/{seg(target)}"
         extra = {"Accept": "text/event-stream", **options.pop("extra_headers", {})}

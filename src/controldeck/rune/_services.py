@@ -45,10 +45,10 @@ from controldeck._core._lazy import LazyModule
 from controldeck._core._models import UNSET, Unset
 from controldeck._core._options import CallOptions, PollOptions, poll_call_options
 from controldeck._core._streams import Stream
-from controldeck._core._validate import require_str, require_str_list
+from controldeck._core._validate import require_bool, require_str, require_str_list
 from controldeck._core._wait import wait_for
-from controldeck.errors import InvalidArgumentError, NotFoundError, ResponseValidationError
-from controldeck.rune._base import DEFAULT_NAMESPACE, Rest, RuneBase, namespace_of, seg
+from controldeck.errors import InvalidArgumentError, NotFoundError
+from controldeck.rune._base import DEFAULT_NAMESPACE, Rest, RuneBase, namespace_of, reply_part, seg
 
 if TYPE_CHECKING:
     from controldeck._generated import rune as models
@@ -134,7 +134,7 @@ class ServicesAPI(RuneBase):
             rest=Rest("POST", "/v1/namespaces", body=True),
             **options,
         )
-        return _part(reply.namespace, "CreateNamespace", "namespace")
+        return reply_part(reply.namespace, "CreateNamespace", "namespace")
 
     def get_namespace(self, name: str, **options: Unpack[CallOptions]) -> Namespace:
         """One namespace by name (NamespaceService.GetNamespace).
@@ -163,7 +163,7 @@ class ServicesAPI(RuneBase):
             read=True,
             **options,
         )
-        return _part(reply.namespace, "GetNamespace", "namespace")
+        return reply_part(reply.namespace, "GetNamespace", "namespace")
 
     def list_namespaces(
         self,
@@ -232,8 +232,8 @@ class ServicesAPI(RuneBase):
             >>> rune.delete_namespace("staging", force=True)
         """
         name = require_str("name", name)
-        ignore = _flag("ignore_not_found", ignore_not_found)
-        forced = _flag("force", force)
+        ignore = require_bool("ignore_not_found", ignore_not_found)
+        forced = require_bool("force", force)
         reply = self._rpc(
             "NamespaceService",
             "DeleteNamespace",
@@ -332,7 +332,7 @@ class ServicesAPI(RuneBase):
             <ServiceStatus.SERVICE_STATUS_PENDING: 'SERVICE_STATUS_PENDING'>
         """
         service, _, namespace = _service_arg(service)
-        ensure = _flag("ensure_namespace", ensure_namespace)
+        ensure = require_bool("ensure_namespace", ensure_namespace)
         request = models.CreateServiceRequest(
             service=service,
             ensure_namespace=_true_or_unset(ensure),
@@ -346,7 +346,7 @@ class ServicesAPI(RuneBase):
             rest=Rest("POST", f"/v1/namespaces/{seg(namespace)}/services", body=True),
             **options,
         )
-        return _part(reply.service, "CreateService", "service")
+        return reply_part(reply.service, "CreateService", "service")
 
     def get_service(
         self, name: str, namespace: str = DEFAULT_NAMESPACE, **options: Unpack[CallOptions]
@@ -378,7 +378,7 @@ class ServicesAPI(RuneBase):
             read=True,
             **options,
         )
-        return _part(reply.service, "GetService", "service")
+        return reply_part(reply.service, "GetService", "service")
 
     def list_services(
         self,
@@ -457,7 +457,7 @@ class ServicesAPI(RuneBase):
             'nginx:1.28'
         """
         service, name, namespace = _service_arg(service)
-        forced = _flag("force", force)
+        forced = require_bool("force", force)
         request = models.UpdateServiceRequest(
             service=service,
             force=_true_or_unset(forced),
@@ -471,7 +471,7 @@ class ServicesAPI(RuneBase):
             rest=Rest("PUT", _service_path(namespace, name), body=True),
             **options,
         )
-        return _part(reply.service, "UpdateService", "service")
+        return reply_part(reply.service, "UpdateService", "service")
 
     def delete_service(
         self,
@@ -525,12 +525,12 @@ class ServicesAPI(RuneBase):
         """
         name, namespace = _name_ns(name, namespace)
         flags = {
-            "force": _flag("force", force),
-            "detach": _flag("detach", detach),
-            "dry_run": _flag("dry_run", dry_run),
-            "ignore_not_found": _flag("ignore_not_found", ignore_not_found),
-            "no_dependencies": _flag("no_dependencies", no_dependencies),
-            "now": _flag("now", now),
+            "force": require_bool("force", force),
+            "detach": require_bool("detach", detach),
+            "dry_run": require_bool("dry_run", dry_run),
+            "ignore_not_found": require_bool("ignore_not_found", ignore_not_found),
+            "no_dependencies": require_bool("no_dependencies", no_dependencies),
+            "now": require_bool("now", now),
         }
         timeout_s = _optional_int32("timeout_seconds", timeout_seconds, minimum=0)
         grace = _optional_int32("grace_period", grace_period, minimum=0)
@@ -610,7 +610,7 @@ class ServicesAPI(RuneBase):
             read=True,
             **options,
         )
-        return _part(reply.operation, "GetDeletionStatus", "operation")
+        return reply_part(reply.operation, "GetDeletionStatus", "operation")
 
     def list_deletion_operations(
         self,
@@ -789,7 +789,7 @@ class ServicesAPI(RuneBase):
             rest=Rest("POST", f"{_service_path(namespace, name)}/scale", body=True),
             **options,
         )
-        return _part(reply.service, "ScaleService", "service")
+        return reply_part(reply.service, "ScaleService", "service")
 
     def list_service_instances(
         self, name: str, namespace: str = DEFAULT_NAMESPACE, **options: Unpack[CallOptions]
@@ -993,12 +993,6 @@ def _service_path(namespace: str, name: str) -> str:
     return f"/v1/namespaces/{seg(namespace)}/services/{seg(name)}"
 
 
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be True or False, got {value!r:.40}")
-    return value
-
-
 def _given(**fields: Any) -> dict[str, Any]:
     """The fields the caller gave (not UNSET), as keyword arguments of a model."""
     return {key: value for key, value in fields.items() if not isinstance(value, Unset)}
@@ -1063,17 +1057,6 @@ def _service_arg(service: Any) -> tuple[Service, str, str]:
     if isinstance(namespace, Unset) or namespace is None or namespace == "":
         return service, name, DEFAULT_NAMESPACE
     return service, name, require_str("service.namespace", namespace)
-
-
-def _part(value: T | Unset | None, method: str, field: str) -> T:
-    """The object a reply envelope carries; a reply without it is not what runed sends."""
-    if value is None or isinstance(value, Unset):
-        raise ResponseValidationError(
-            f"the {method} reply has no {field!r}",
-            path=f"$.{field}",
-            problems=[f"missing @ $.{field}"],
-        )
-    return value
 
 
 def _status_of(operation: DeletionOperation) -> str:
