@@ -65,6 +65,23 @@ def test_import_rune_defers_models_and_cattrs_until_used() -> None:
     assert "controldeck._generated.rune" in used
 
 
+def test_import_runagent_defers_models_cattrs_websocket_and_sqlite_until_used() -> None:
+    deferred = {
+        "controldeck._generated.runagent",
+        "controldeck._core._websocket",
+        "cattrs",
+        "websocket",
+        "sqlite3",
+        "controldeck.testing",
+    }
+    assert deferred.isdisjoint(_modules_after("import controldeck.runagent"))
+    used = _modules_after(
+        "import controldeck.runagent as r; r.AgentArchitecture; r.lookup_local_agent"
+    )
+    assert {"controldeck._generated.runagent", "sqlite3"} <= used
+    assert "websocket" not in used
+
+
 def test_lazy_names_are_the_real_objects() -> None:
     import controldeck.runbeam as runbeam
     from controldeck._generated import runbeam as generated
@@ -94,6 +111,7 @@ def test_platform_is_reachable_lazily_from_the_top_package() -> None:
         "controldeck.akribes",
         "controldeck.beampipe",
         "controldeck.rune",
+        "controldeck.runagent",
     ],
 )
 def test_all_is_sorted_and_complete(module: str) -> None:
