@@ -4,12 +4,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import attrs
 from controldeck._core._models import (
     UNSET,
     Model,
+    OpenStrEnum,
+    TaggedUnion,
+    UnknownVariant,
     Unset,
     not_null,
 )
@@ -17,102 +20,275 @@ from controldeck._core._models import (
 
 @attrs.define(kw_only=True)
 class AgentInfo(Model):
+    """`GET /api/v1` (local_server.py:536-561; `AgentInfo` in schema.py). All keys are always
+    sent.
+    """
+
     message: str
+    """`RunAgent API - <agent name>(<agent id>)`."""
     version: str
+    """The agent's `version` from its config."""
     host: str
+    """The address the server listens on."""
     port: int
     config: dict[str, Any]
+    """The agent's `runagent.config.json` with defaults filled in (`agent_name`, `description`,
+    `framework`, `template`, `version`, `created_at`, `template_source`,
+    `agent_architecture`, `agent_id`, `auth_settings`, `persistent_folders`), `env_vars`
+    removed.
+    """
     endpoints: dict[str, str]
+    """A fixed, stale map of route -> purpose: `GET /`, `GET /health` and `POST
+    .../execute/{entrypoint}` do not exist. Do not discover routes from it.
+    """
 
 
 @attrs.define(kw_only=True)
 class HealthResponse(Model):
+    """`GET /api/v1/health`. Only `status` is required: the local server sends every key below
+    (local_server.py:563-575), the cloud's body is NOT STATED (assumed to carry at least
+    `status`).
+    """
+
     status: str
+    """`healthy` on the local server."""
     server: str | None = None
+    """`RunAgent FastAPI Local Server`."""
     timestamp: str | None = None
+    """Server local time, ISO 8601 without a zone."""
     uptime_seconds: float | None = None
     version: str | None = None
+    """`1.0.0` (fixed) on the local server."""
     agent_id: str | None = None
     agent_name: str | None = None
     framework: str | None = None
+    """The agent's framework (`default`, `langgraph`, ...)."""
 
 
 @attrs.define(kw_only=True)
 class Entrypoint(Model):
+    """One entrypoint of the architecture: a Python entrypoint (`PythonicEntryPoint`: `file`,
+    `module`, `tag`, `extractor`) or a webhook one (`WebHookEntryPoint`, n8n: `webhook_url`,
+    `method`, `tag`, `timeout`, `extractor`), schema.py:17-40. A tag ending `_stream` is a
+    streaming entrypoint (`run_stream()` only); any other tag is `run()` only.
+    """
+
     tag: str
+    """The entrypoint's unique tag (what `entrypoint_tag` names)."""
     file: str | None = None
+    """The Python file holding it."""
     module: str | None = None
+    """The function name in `file`, or a dotted `obj.attr.method`."""
     extractor: dict[str, Any] | None = None
+    """Output field -> JSONPath (`{}` by default)."""
     description: str | None = None
+    """A description ([CHK] l.50). The local server never sends it; the cloud may (assumed)."""
     webhook_url: str | None = None
+    """Webhook entrypoints only."""
     method: str | None = None
-    timeout: float | None = None
+    """Webhook entrypoints only: the HTTP method."""
+    timeout: int | None = None
+    """Webhook entrypoints only: seconds (default 30)."""
 
 
 @attrs.define(kw_only=True)
 class AgentArchitecture(Model):
+    """The architecture: the agent id and its entrypoints. The client renames a camelCase
+    `agentId` (which the TypeScript SDK also accepts, assumed cloud spelling) to `agent_id`
+    before decoding, and refuses a reply without `entrypoints` (`ARCHITECTURE_MISSING`).
+    """
+
     agent_id: str
     entrypoints: list[Entrypoint]
 
 
 @attrs.define(kw_only=True)
 class ErrorDetail(Model):
+    """The envelope's `error` (`ErrorDetail` in schema.py:212-219)."""
+
     code: str
+    """Local server: `VALIDATION_ERROR`, `NOT_FOUND`, `INTERNAL_ERROR`. The cloud's codes are
+    NOT STATED (the SDKs map `AUTHENTICATION_ERROR`, `PERMISSION_ERROR`, ... when present).
+    """
     message: str
     details: Any = None
+    """Anything; `null` on the local server."""
     field: str | None = None
+    """`null` on the local server."""
     suggestion: str | None = None
+    """A hint for the user. Never sent by the local server; the SDKs read it when the cloud
+    sends one (NOT STATED that it does) and otherwise build one client-side.
+    """
 
 
 @attrs.define(kw_only=True)
 class ArchitectureEnvelope(Model):
+    """The architecture reply. The local server always sends every key, `success:true`, `data`,
+    `message` "Agent architecture retrieved successfully", `error:null`.
+    """
+
     success: bool
     data: AgentArchitecture | None = None
+    """The architecture; absent or `null` with `success:true` is `ARCHITECTURE_MISSING`."""
     message: str | None = None
     error: ErrorDetail | None = None
+    """Set when `success` is false (code, message, suggestion)."""
+    timestamp: str | None = None
+    """Server local time, ISO 8601 without a zone."""
+    request_id: str | None = None
+    """A fresh UUID per reply."""
+
+
+@attrs.define(kw_only=True)
+class ErrorEnvelope(Model):
+    """The envelope of an error the server raised (`AgentRunResponseMinimal` with
+    `success:false`, `data:null`, `message:null`). `error` is a string `[CODE] message` in
+    old Python SDK replies, which the client splits (client.py:318-333; assumed possible
+    from the cloud).
+    """
+
+    success: bool
+    error: ErrorDetail | str | None
+    data: Any = None
+    """`null`."""
+    message: str | None = None
     timestamp: str | None = None
     request_id: str | None = None
 
 
 @attrs.define(kw_only=True)
 class RunRequest(Model):
+    """The run body (REST) and the stream's start message (WebSocket), §2.4 and §8. The SDK
+    always sends `entrypoint_tag`, `input_args` (`[]` when none), `input_kwargs` (`{}` when
+    none), `timeout_seconds` (the client's `run_timeout`, default 300) and `async_execution:
+    false`, then `user_id` only when set and `persistent_memory: true` only when true, in
+    that key order; never `extra_params` (stored by the client, never sent) nor the Rust
+    SDK's `"id"`. The local REST server needs only `entrypoint_tag` (it defaults the other
+    two) and ignores every other key (`AgentRunRequest`, schema.py:163-171); its WebSocket
+    needs all three. This schema is closed (`additionalProperties: false`) so a stray key in
+    what the SDK sends is caught.
+    """
+
     entrypoint_tag: str = attrs.field(validator=not_null)
+    """The entrypoint to run."""
     input_args: list[Any] = attrs.field(validator=not_null)
+    """Positional arguments: `runner(*input_args, **input_kwargs)`."""
     input_kwargs: dict[str, Any] = attrs.field(validator=not_null)
+    """Keyword arguments."""
     timeout_seconds: int | Unset = attrs.field(default=UNSET, validator=not_null)
+    """The run's time budget in seconds (the cloud's; the local server ignores it). The
+    client's HTTP read timeout for `/run` is this plus 10 s.
+    """
     async_execution: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    """Always `false` (ignored locally; the cloud's asynchronous mode is not used)."""
     user_id: str | Unset = attrs.field(default=UNSET, validator=not_null)
+    """Cloud: isolates the `persistent_memory` folders per user. Sent only when set; ignored
+    locally.
+    """
     persistent_memory: bool | Unset = attrs.field(default=UNSET, validator=not_null)
+    """Cloud: mount the agent's persistent folders. Sent (as `true`) only when true; ignored
+    locally.
+    """
 
 
 @attrs.define(kw_only=True)
 class RunResponse(Model):
+    """The reply to `POST .../run` (`AgentRunResponseMinimal`, schema.py:232-240). The local
+    server always sends every key. `success:false` (HTTP 200) means the agent raised or
+    rejected its arguments: `error.code` `INTERNAL_ERROR`, message "Agent execution failed:
+    Server error running agent <id>: <exception>"; the client raises
+    `RunAgentExecutionError` with that code.
+    """
+
     success: bool
     data: Any = None
+    """The result (§3), **double-encoded**: on the local server the JSON text of `{"type": T,
+    "payload": P}` where `P` is the value's JSON text (in Python terms `json.dumps({"type":
+    "integer", "payload": json.dumps(5)})` is the result 5, and with `json.dumps("hello
+    bob")` as payload and type `string` the result `"hello bob"`), or `null` when `success`
+    is false. `T` is one of `null`, `boolean`, `integer`, `number`, `string`, `array`,
+    `object`. Decode (`decode_result`): JSON-parse the string, then JSON-parse `payload` (a
+    non-JSON string stays a string). The client also accepts, in this order, shapes the SDKs
+    handle and that may come from the cloud (assumed, never seen): (2) an object with
+    `result_data` -> decode `result_data.data` (the legacy `ExecutionData` of
+    `AgentRunResponseV2`); (3) any other object -> decode it as is (it may itself be `{type,
+    payload}`); (4) no `data` but a top-level `output_data` -> decode that; (5) `null` or
+    `""` -> `None`.
+    """
     message: str | None = None
-    error: ErrorDetail | None = None
+    """"Agent execution completed successfully" on success, `null` on failure."""
+    error: ErrorDetail | str | None = None
+    """Set when `success` is false. A string `[CODE] message` (old replies, assumed possible
+    from the cloud) is split by the client.
+    """
     timestamp: str | None = None
+    """Server local time, ISO 8601 without a zone."""
     request_id: str | None = None
+    """A fresh UUID per reply (not the invocation id)."""
+    output_data: Any = None
+    """Very old servers: the result at the top level instead of `data` (shape 4 above)."""
+
+
+@attrs.define(kw_only=True)
+class HTTPError(Model):
+    """The framework's error body: `{"detail": "Not Found"}` for an unknown route (a wrong
+    agent id on the local server).
+    """
+
+    detail: str
+
+
+@attrs.define(kw_only=True)
+class ValidationErrorItem(Model):
+    """One pydantic v2 validation error, as FastAPI sends it."""
+
+    type: str
+    """`missing`, `json_invalid`, `int_parsing`, ..."""
+    loc: list[str | int]
+    """Where: `["body", "entrypoint_tag"]`, `["query", "limit"]`, `["body", 1]`."""
+    msg: str
+    input: Any = None
+    """The offending input."""
+    ctx: dict[str, Any] | None = None
 
 
 @attrs.define(kw_only=True)
 class Invocation(Model):
+    """One invocation from the local server's SQLite history (db.py:394-422). Every key is
+    always sent.
+    """
+
     invocation_id: str
-    agent_id: str | None = None
-    input_data: Any = None
-    output_data: Any = None
-    error_detail: str | None = None
-    request_timestamp: str | None = None
-    response_timestamp: str | None = None
-    execution_time_ms: float | None = None
-    status: str | None = None
-    entrypoint_tag: str | None = None
-    sdk_type: str | None = None
-    client_info: dict[str, Any] | None = None
+    """A UUID."""
+    agent_id: str
+    input_data: dict[str, Any] | None
+    """`{"input_args": [...], "input_kwargs": {...}}` as the server received them."""
+    output_data: Any
+    """The decoded result (not the double-encoded string); `null` while pending, on failure, or
+    when the result was `null`. Streams store a sample of their chunks.
+    """
+    error_detail: str | None
+    """Why it failed ("Server error running agent <id>: kaboom")."""
+    request_timestamp: str | None
+    """ISO 8601 without a zone, second resolution (`2026-11-23T18:28:09`)."""
+    response_timestamp: str | None
+    """`null` while pending."""
+    execution_time_ms: float | None
+    status: str
+    """`pending`, `completed` or `failed`."""
+    entrypoint_tag: str | None
+    sdk_type: str | None
+    """`local_server` (REST) or `websocket_stream` (WebSocket)."""
+    client_info: dict[str, Any] | None
+    """REST: `{server_host, server_port, agent_name, agent_framework}`; WebSocket:
+    `{connection_type: "websocket", stream_mode: true}`.
+    """
 
 
 @attrs.define(kw_only=True)
 class InvocationList(Model):
+    """The invocation list. `total_count` is the length of this list, not of the history."""
+
     agent_id: str
     invocations: list[Invocation]
     total_count: int
@@ -120,41 +296,124 @@ class InvocationList(Model):
 
 @attrs.define(kw_only=True)
 class InvocationStats(Model):
+    """Counts over the agent's whole history (db.py:473-510). Every key is optional because the
+    server answers `{}` when its database query fails.
+    """
+
     total_invocations: int | None = None
     completed_invocations: int | None = None
     failed_invocations: int | None = None
     pending_invocations: int | None = None
     success_rate: float | None = None
+    """Percent of `completed`, rounded to 2 places (`0` when there is none)."""
     avg_execution_time_ms: float | None = None
+    """Mean over completed invocations, rounded to 2 places; `null` when there is none."""
     agent_id: str | None = None
 
 
 @attrs.define(kw_only=True)
 class InvocationStatsResponse(Model):
+    """The statistics reply."""
+
     agent_id: str
     stats: InvocationStats
 
 
+class StreamStatus(OpenStrEnum):
+    """A stream status. The local server sends `stream_started` (skip) and `stream_completed`
+    (the end of the stream). The others come from the TypeScript SDK only
+    (websocket/base.ts:115-166; assumed to be the cloud middleware's): `stream_progress`,
+    `stream_update` (skip), `stream_error`, `stream_failed`, `stream_interrupted`,
+    `stream_retry` (each an error). Open: another value decodes to `UNKNOWN`, and the client
+    skips it.
+    """
+
+    STREAM_STARTED = "stream_started"
+    STREAM_COMPLETED = "stream_completed"
+    STREAM_PROGRESS = "stream_progress"
+    STREAM_UPDATE = "stream_update"
+    STREAM_ERROR = "stream_error"
+    STREAM_FAILED = "stream_failed"
+    STREAM_INTERRUPTED = "stream_interrupted"
+    STREAM_RETRY = "stream_retry"
+
+
 @attrs.define(kw_only=True)
 class StreamStatusFrame(Model):
-    status: str
+    """`{"type":"status","status":"stream_started","invocation_id":...}` first, and
+    `{"type":"status","status":"stream_completed","total_chunks":N,"execution_time":s,"invocation_id":...}`
+    last (socket_utils.py:157-161, 317-323).
+    """
+
+    status: StreamStatus
     type: Literal["status"] = "status"
     invocation_id: str | None = None
+    """The invocation's id in the local history."""
     total_chunks: int | None = None
+    """`stream_completed`: how many `data` frames were sent."""
     execution_time: float | None = None
+    """`stream_completed`: seconds."""
 
 
 @attrs.define(kw_only=True)
 class StreamDataFrame(Model):
+    """One chunk the entrypoint yielded: `content` is double-encoded like a run's `data` (§3),
+    one value per frame. The client yields a `data` frame without `content` whole, as the
+    Rust SDK does (never seen).
+    """
+
     content: str
+    """The JSON text of `{"type": T, "payload": <the chunk's JSON text>}`, as a run's `data`."""
     type: Literal["data"] = "data"
 
 
 @attrs.define(kw_only=True)
 class StreamErrorFrame(Model):
+    """An error: `detail` before the stream started (then close 1003), `error` while it runs
+    (the socket stays open). The client reads `error`, falling back to `detail`, and ends
+    the stream with `RunAgentStreamError` either way.
+    """
+
     type: Literal["error"] = "error"
     detail: str | None = None
+    """Pre-start: "Invalid JSON format: ...", "Missing required field: input_args", "Entrypoint
+    <tag> not found", "Entrypoint `<tag>` is not a streaming entrypoint. ...".
+    """
     error: str | None = None
+    """Runtime: "Streaming error: <exception>" or "Chunk serialization failed: ..."."""
+
+
+@attrs.define(kw_only=True)
+class HTTPValidationError(Model):
+    """FastAPI's 422 body: one item per problem. Not an envelope."""
+
+    detail: list[ValidationErrorItem]
+
+
+@attrs.define(kw_only=True)
+class UnknownStreamFrame(UnknownVariant):
+    """A `StreamFrame` with a `type` this version does not know; `raw` is the object."""
+
+    @property
+    def type(self) -> str:
+        """The `type` as sent (the same as `.tag`), so code reading `.type` of
+        any member of the union type-checks."""
+        return self.tag
+
+
+StreamFrame: TypeAlias = Annotated[
+    StreamStatusFrame | StreamDataFrame | StreamErrorFrame | UnknownStreamFrame,
+    TaggedUnion(
+        tag="type",
+        members={
+            "status": StreamStatusFrame,
+            "data": StreamDataFrame,
+            "error": StreamErrorFrame,
+        },
+        unknown=UnknownStreamFrame,
+    ),
+]
+"""Any frame of the run stream, by `type`. A frame with another `type` decodes to `UnknownStreamFrame` (the Rust SDK yields such frames whole)."""
 
 
 SECRET_FIELDS: frozenset[str] = frozenset(
