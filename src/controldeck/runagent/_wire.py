@@ -338,7 +338,7 @@ def parse_runagent_error(body: Any) -> ErrorInfo:
 # Errors from replies
 
 # Envelope codes that name the error class whatever the status (NOT_FOUND depends on the
-# call, see `_not_found`).
+# call: an agent, a tag or an invocation; see error_from_status / error_from_envelope).
 _CODE_CLASSES: Mapping[str, type[RunAgentError]] = {
     AUTHENTICATION_ERROR: RunAgentAuthenticationError,
     PERMISSION_ERROR: RunAgentPermissionError,
