@@ -178,9 +178,10 @@ class TestReadOnly:
 
         def spy(database: str, **kwargs: Any) -> sqlite3.Connection:
             seen.append((database, kwargs))
-            return real(database, **kwargs)
+            connection: sqlite3.Connection = real(database, **kwargs)
+            return connection
 
-        monkeypatch.setattr(_config.sqlite3, "connect", spy)
+        monkeypatch.setattr(sqlite3, "connect", spy)
         lookup_local_agent(AGENT, registry)
         ((uri, kwargs),) = seen
         assert uri == f"file://{registry.as_posix()}?mode=ro"
@@ -206,7 +207,7 @@ class TestReadOnly:
             connections.append(connection)
             return connection
 
-        monkeypatch.setattr(_config.sqlite3, "connect", connect)
+        monkeypatch.setattr(sqlite3, "connect", connect)
         with contextlib.suppress(AgentNotFoundError):
             lookup_local_agent(agent_id, registry)
         assert [c.closed for c in connections] == [True]
@@ -224,9 +225,7 @@ class TestReadOnly:
                 super().close()
 
         real = sqlite3.connect
-        monkeypatch.setattr(
-            _config.sqlite3, "connect", lambda db, **kw: real(db, factory=Tracking, **kw)
-        )
+        monkeypatch.setattr(sqlite3, "connect", lambda db, **kw: real(db, factory=Tracking, **kw))
         with pytest.raises(RunAgentError):
             lookup_local_agent(AGENT, corrupt)
         assert closed == [True]
