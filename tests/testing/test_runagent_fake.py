@@ -662,10 +662,8 @@ def test_stats_round_and_count(fake: FakeRunAgent) -> None:
     times = [
         r["execution_time_ms"] for r in fake.invocations.values() if r["status"] == "completed"
     ]
-    assert (
-        stats["avg_execution_time_ms"] == round(sum(times) / 2, 2)
-        or stats["avg_execution_time_ms"] is None
-    )
+    average = sum(times) / len(times)
+    assert stats["avg_execution_time_ms"] == (round(average, 2) if average else None)
 
 
 # -- result encoding (serializer.py) --------------------------------------------------------
