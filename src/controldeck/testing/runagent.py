@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from controldeck.testing._runagent_agent import DEFAULT_ENTRYPOINTS
+from controldeck.testing._runagent_stream import StreamPlan, StreamRoutes
 from controldeck.testing._runagent_wire import (
     Json,
     ValidationFailed,
@@ -70,6 +71,7 @@ from controldeck.testing._server import (
     LoopbackServer,
     RecordedRequest,
     Reply,
+    _RequestHandler,
     json_reply,
 )
 
@@ -140,7 +142,20 @@ class AgentEntrypoint:
         return {"file": self.file, "module": self.module, "tag": self.tag, "extractor": {}}
 
 
-class FakeRunAgent(LoopbackServer):
+class _UvicornHandler(_RequestHandler):
+    """The base handler, answering as `server: uvicorn` with the server's 500 envelope."""
+
+    def version_string(self) -> str:
+        return "uvicorn"
+
+    def _crash_reply(self, exc: Exception) -> Reply:
+        owner = self.server.owner
+        now = owner._now() if isinstance(owner, FakeRunAgent) else _local_iso(time.time())
+        body = envelope_error("INTERNAL_ERROR", f"Agent execution failed: {exc}", timestamp=now)
+        return json_reply(500, body)
+
+
+class FakeRunAgent(StreamRoutes, LoopbackServer):
     """One RunAgent agent on 127.0.0.1, answering like `runagent serve`.
 
     Args:
@@ -190,6 +205,7 @@ class FakeRunAgent(LoopbackServer):
         self.entrypoints: dict[str, AgentEntrypoint] = {}
         self.invocations: dict[str, Json] = {}
         self.stream_messages: list[str] = []
+        self._stream_plans: list[StreamPlan] = []
         self._clock = clock or time.time
         self._started_at = self._clock()
         for tag, func in (DEFAULT_ENTRYPOINTS if entrypoints is None else entrypoints).items():
@@ -209,6 +225,8 @@ class FakeRunAgent(LoopbackServer):
             >>> fake.stop()
         """
         super().start()
+        assert self._httpd is not None
+        self._httpd.RequestHandlerClass = _UvicornHandler  # before anyone knows the port
         self._started_at = self._clock()
         return self
 
@@ -336,7 +354,9 @@ class FakeRunAgent(LoopbackServer):
 
         Args:
             registry_path_or_cache_dir: The database file, or a cache directory (then the
-                file is `<dir>/runagent_local.db`); missing directories are made.
+                file is `<dir>/runagent_local.db`, as with `RUNAGENT_CACHE_DIR`); a path
+                that does not exist yet is a file when it ends in `.db`. Missing
+                directories are made.
             status: The row's `status` (`serving`; `initialized` as after
                 `runagent config --register-agent`; anything).
             host: The row's host (default `127.0.0.1`).
@@ -408,21 +428,8 @@ class FakeRunAgent(LoopbackServer):
             ("POST", f"{agent}/run", self._run),
         ]
         for method, template, handler in routes:
-            self.add_route(method, template, self._guard(handler))
-
-    def _guard(self, handler: Handler) -> Handler:
-        """A handler whose crash is the server's general 500 envelope."""
-
-        def guarded(request: RecordedRequest, params: dict[str, str]) -> Reply:
-            try:
-                return handler(request, params)
-            except Exception as exc:
-                body = envelope_error(
-                    "INTERNAL_ERROR", f"Agent execution failed: {exc}", timestamp=self._now()
-                )
-                return json_reply(500, body)
-
-        return guarded
+            self.add_route(method, template, handler)
+        self.add_websocket_route(f"{agent}/run-stream", self._run_stream)
 
     def not_found(self, request: RecordedRequest) -> Reply:
         """Starlette's 404 `{"detail":"Not Found"}`; a path that matches once its trailing
