@@ -1,11 +1,12 @@
 """FakeRunAgent over real loopback sockets, with plain `requests` (and `websocket-client`).
 
 The SDK client is written in parallel, so these tests pin the wire itself against the
-captures of the real local server (`runagent==0.1.49`, shared/reference/runagent-fixtures/,
-embedded below so a fresh clone needs nothing else): every captured reply is reproduced
-with the same status, content type and body text once the volatile values (timestamps,
-request ids, uptime, invocation ids, execution times, ports) are replaced — after checking
-that each has the captured format.
+captures of the real local server (`runagent==0.1.49`, in tests/wire/fixtures/runagent/):
+every captured HTTP reply is reproduced with the same status, content type, server header
+and body text once the volatile values (timestamps, request ids, uptime, invocation ids,
+execution times, ports) are replaced — after checking that each has the captured format —
+and every WebSocket transcript frame for frame, including how it ends (close 1003, the
+socket left open, or the handshake refused).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+import websocket
 
 from controldeck.testing import FakeRunAgent
 from controldeck.testing._runagent_wire import stored_output, stream_chunk, structured
@@ -35,225 +37,50 @@ JSON = {"Content-Type": "application/json"}
 
 # -- the captures ---------------------------------------------------------------------------
 
-CAPTURED: dict[str, tuple[int, str]] = {
-    "arch_wrong_agent": (
-        404,
-        '{"detail":"Not Found"}',
-    ),
-    "architecture": (
-        200,
-        (
-            '{"success":true,"data":{"agent_id":"11111111-2222-3333-4444-555555555555","entrypoints'
-            '":[{"file":"agent.py","module":"echo","tag":"echo","extractor":{}},{"file":"agent.py",'
-            '"module":"add","tag":"add","extractor":{}},{"file":"agent.py","module":"greet","tag":"'
-            'greet","extractor":{}},{"file":"agent.py","module":"echo_stream","tag":"echo_stream","'
-            'extractor":{}},{"file":"agent.py","module":"boom","tag":"boom","extractor":{}},{"file"'
-            ':"agent.py","module":"boom_stream","tag":"boom_stream","extractor":{}}]},"message":"Ag'
-            'ent architecture retrieved successfully","error":null,"timestamp":"2026-11-23T08:13:20'
-            '.439083","request_id":"7e8b29a8-05ed-4b6f-945d-60a1e5d6d8d1"}'
-        ),
-    ),
-    "health": (
-        200,
-        (
-            '{"status":"healthy","server":"RunAgent FastAPI Local Server","timestamp":"2026-11-23T0'
-            '8:13:20.409458","uptime_seconds":10.374157190322876,"version":"1.0.0","agent_id":"1111'
-            '1111-2222-3333-4444-555555555555","agent_name":"Echo Agent","framework":"default"}'
-        ),
-    ),
-    "health_root_404": (
-        404,
-        '{"detail":"Not Found"}',
-    ),
-    "invocation_detail": (
-        200,
-        (
-            '{"invocation_id":"f2eec70d-fde1-4a91-9804-ac5ab7c00aeb","agent_id":"11111111-2222-3333'
-            '-4444-555555555555","input_data":{"input_args":[],"input_kwargs":{"message":"hi","time'
-            's":2}},"output_data":{"echo":"hi","times":2},"error_detail":null,"request_timestamp":"'
-            '2026-11-23T18:28:09","response_timestamp":"2026-11-23T18:28:09","execution_time_ms":1.'
-            '7349720001220703,"status":"completed","entrypoint_tag":"echo","sdk_type":"local_server'
-            '","client_info":{"server_host":"127.0.0.1","server_port":8450,"agent_name":"Echo Agent'
-            '","agent_framework":"default"}}'
-        ),
-    ),
-    "invocation_not_found": (
-        404,
-        (
-            '{"success":false,"data":null,"message":null,"error":{"code":"NOT_FOUND","message":"Inv'
-            'ocation 00000000-0000-0000-0000-000000000000 not found","details":null,"field":null},"'
-            'timestamp":"2026-11-23T18:28:09.976353","request_id":"2d384c51-f333-44ff-b713-806b1a97'
-            '28b7"}'
-        ),
-    ),
-    "invocations_list": (
-        200,
-        (
-            '{"agent_id":"11111111-2222-3333-4444-555555555555","invocations":[{"invocation_id":"f2'
-            'eec70d-fde1-4a91-9804-ac5ab7c00aeb","agent_id":"11111111-2222-3333-4444-555555555555",'
-            '"input_data":{"input_args":[],"input_kwargs":{"message":"hi","times":2}},"output_data"'
-            ':{"echo":"hi","times":2},"error_detail":null,"request_timestamp":"2026-11-23T18:28:09"'
-            ',"response_timestamp":"2026-11-23T18:28:09","execution_time_ms":1.7349720001220703,"st'
-            'atus":"completed","entrypoint_tag":"echo","sdk_type":"local_server","client_info":{"se'
-            'rver_host":"127.0.0.1","server_port":8450,"agent_name":"Echo Agent","agent_framework":'
-            '"default"}},{"invocation_id":"c453e0db-3615-41fb-b25d-6940c23314b7","agent_id":"111111'
-            '11-2222-3333-4444-555555555555","input_data":{"input_args":[2,3],"input_kwargs":{}},"o'
-            'utput_data":5,"error_detail":null,"request_timestamp":"2026-11-23T18:28:09","response_'
-            'timestamp":"2026-11-23T18:28:09","execution_time_ms":0.9427070617675781,"status":"comp'
-            'leted","entrypoint_tag":"add","sdk_type":"local_server","client_info":{"server_host":"'
-            '127.0.0.1","server_port":8450,"agent_name":"Echo Agent","agent_framework":"default"}}]'
-            ',"total_count":2}'
-        ),
-    ),
-    "invocations_list_bad_limit_422": (
-        422,
-        (
-            '{"detail":[{"type":"int_parsing","loc":["query","limit"],"msg":"Input should be a vali'
-            'd integer, unable to parse string as an integer","input":"abc"}]}'
-        ),
-    ),
-    "invocations_list_status": (
-        200,
-        (
-            '{"agent_id":"11111111-2222-3333-4444-555555555555","invocations":[{"invocation_id":"6c'
-            'b2e78e-6822-4e91-9f46-9e09525bef00","agent_id":"11111111-2222-3333-4444-555555555555",'
-            '"input_data":{"input_args":[],"input_kwargs":{}},"output_data":null,"error_detail":"Se'
-            'rver error running agent 11111111-2222-3333-4444-555555555555: kaboom","request_timest'
-            'amp":"2026-11-23T18:28:09","response_timestamp":"2026-11-23T18:28:09","execution_time_'
-            'ms":5.58924674987793,"status":"failed","entrypoint_tag":"boom","sdk_type":"local_serve'
-            'r","client_info":{"server_host":"127.0.0.1","server_port":8450,"agent_name":"Echo Agen'
-            't","agent_framework":"default"}}],"total_count":1}'
-        ),
-    ),
-    "invocations_stats": (
-        200,
-        (
-            '{"agent_id":"11111111-2222-3333-4444-555555555555","stats":{"total_invocations":7,"com'
-            'pleted_invocations":5,"failed_invocations":2,"pending_invocations":0,"success_rate":71'
-            '.43,"avg_execution_time_ms":1.09,"agent_id":"11111111-2222-3333-4444-555555555555"}}'
-        ),
-    ),
-    "invocations_wrong_agent": (
-        404,
-        '{"detail":"Not Found"}',
-    ),
-    "root": (
-        200,
-        (
-            '{"message":"RunAgent API - Echo Agent(11111111-2222-3333-4444-555555555555)","version"'
-            ':"1.0.0","host":"127.0.0.1","port":8450,"config":{"agent_name":"Echo Agent","descripti'
-            'on":"Trivial offline agent","framework":"default","template":"default","version":"1.0.'
-            '0","created_at":"2025-06-25T13:42:03","template_source":{"repo_url":"https://github.co'
-            'm/runagent-dev/runagent.git","author":"local","path":"templates/default"},"agent_archi'
-            'tecture":{"entrypoints":[{"file":"agent.py","module":"echo","tag":"echo","extractor":{'
-            '}},{"file":"agent.py","module":"add","tag":"add","extractor":{}},{"file":"agent.py","m'
-            'odule":"greet","tag":"greet","extractor":{}},{"file":"agent.py","module":"echo_stream"'
-            ',"tag":"echo_stream","extractor":{}},{"file":"agent.py","module":"boom","tag":"boom","'
-            'extractor":{}},{"file":"agent.py","module":"boom_stream","tag":"boom_stream","extracto'
-            'r":{}}]},"agent_id":"11111111-2222-3333-4444-555555555555","auth_settings":{"type":"no'
-            'ne"},"persistent_folders":[]},"endpoints":{"GET /":"Agent info","GET /health":"Health '
-            'check","POST /api/v1/agents/{agent_id}/execute/{entrypoint}":"Execute agent","GET /api'
-            '/v1/agents/{agent_id}/invocations":"Get invocation history","GET /api/v1/agents/{agent'
-            '_id}/invocations/stats":"Get invocation stats"}}'
-        ),
-    ),
-    "run_add_args": (
-        200,
-        (
-            '{"success":true,"data":"{\\"type\\": \\"integer\\", \\"payload\\": \\"5\\"}","message"'
-            ':"Agent execution completed successfully","error":null,"timestamp":"2026-11-23T08:13:2'
-            '0.549805","request_id":"0ce7b077-4e62-44c8-9edc-ecdcdb20ac25"}'
-        ),
-    ),
-    "run_agent_raises": (
-        200,
-        (
-            '{"success":false,"data":null,"message":null,"error":{"code":"INTERNAL_ERROR","message"'
-            ':"Agent execution failed: Server error running agent 11111111-2222-3333-4444-555555555'
-            '555: kaboom","details":null,"field":null},"timestamp":"2026-11-23T08:13:24.977922","re'
-            'quest_id":"a78deed0-fb82-4cb0-88e0-b875cd3216bc"}'
-        ),
-    ),
-    "run_bad_kwargs": (
-        200,
-        (
-            '{"success":false,"data":null,"message":null,"error":{"code":"INTERNAL_ERROR","message"'
-            ':"Agent execution failed: Server error running agent 11111111-2222-3333-4444-555555555'
-            '555: add() got an unexpected keyword argument \'zzz\'","details":null,"field":null},"t'
-            'imestamp":"2026-11-23T08:13:25.019971","request_id":"459a8fe9-91ab-40a6-9f7e-6a74efa1f'
-            'fc3"}'
-        ),
-    ),
-    "run_echo": (
-        200,
-        (
-            '{"success":true,"data":"{\\"type\\": \\"object\\", \\"payload\\": \\"{\\\\\\"echo\\\\'
-            '\\": \\\\\\"hi\\\\\\", \\\\\\"times\\\\\\": 2}\\"}","message":"Agent execution complet'
-            'ed successfully","error":null,"timestamp":"2026-11-23T08:13:20.507950","request_id":"e'
-            '70d3d06-06d6-435e-a9e4-2e2df8e7951b"}'
-        ),
-    ),
-    "run_greet_string": (
-        200,
-        (
-            '{"success":true,"data":"{\\"type\\": \\"string\\", \\"payload\\": \\"\\\\\\"hello bob'
-            '\\\\\\"\\"}","message":"Agent execution completed successfully","error":null,"timestam'
-            'p":"2026-11-23T08:13:20.578676","request_id":"62e9bb21-553b-4bd6-b4b9-c41af9dfc76b"}'
-        ),
-    ),
-    "run_invalid_json": (
-        422,
-        (
-            '{"detail":[{"type":"json_invalid","loc":["body",1],"msg":"JSON decode error","input":{'
-            '},"ctx":{"error":"Expecting property name enclosed in double quotes"}}]}'
-        ),
-    ),
-    "run_missing_tag_422": (
-        422,
-        (
-            '{"detail":[{"type":"missing","loc":["body","entrypoint_tag"],"msg":"Field required","i'
-            'nput":{"input_args":[]}}]}'
-        ),
-    ),
-    "run_none_result": (
-        200,
-        (
-            '{"success":true,"data":"{\\"type\\": \\"object\\", \\"payload\\": \\"{\\\\\\"echo\\\\'
-            '\\": null, \\\\\\"times\\\\\\": 1}\\"}","message":"Agent execution completed successfu'
-            'lly","error":null,"timestamp":"2026-11-23T08:13:25.143077","request_id":"aeb66a96-460a'
-            '-4c4c-bdf8-443d32adc46d"}'
-        ),
-    ),
-    "run_stream_tag_via_rest": (
-        400,
-        (
-            '{"success":false,"data":null,"message":null,"error":{"code":"VALIDATION_ERROR","messag'
-            'e":"Can\'t use Streaming Entrypoint `echo_stream` through non-streaming endpoint.","de'
-            'tails":null,"field":null},"timestamp":"2026-11-23T08:13:24.933363","request_id":"8f95b'
-            '137-4cd1-4a4c-9fb4-5585f0c2d305"}'
-        ),
-    ),
-    "run_unknown_tag": (
-        404,
-        (
-            '{"success":false,"data":null,"message":null,"error":{"code":"NOT_FOUND","message":"Ent'
-            'rypoint nope not found","details":null,"field":null},"timestamp":"2026-11-23T08:13:24.'
-            '919004","request_id":"67d04520-52db-48a6-a546-57b944d7a19c"}'
-        ),
-    ),
-    "run_with_auth_header": (
-        200,
-        (
-            '{"success":true,"data":"{\\"type\\": \\"string\\", \\"payload\\": \\"\\\\\\"hello worl'
-            'd\\\\\\"\\"}","message":"Agent execution completed successfully","error":null,"timesta'
-            'mp":"2026-11-23T08:13:25.103277","request_id":"444ec703-c74f-4ffd-af6f-090887076360"}'
-        ),
-    ),
-    "run_wrong_agent": (
-        404,
-        '{"detail":"Not Found"}',
-    ),
-}
+FIXTURES = Path(__file__).parents[1] / "wire" / "fixtures" / "runagent"
+
+
+@dataclasses.dataclass(frozen=True)
+class Captured:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def captured(name: str) -> Captured:
+    """`<name>.http`: the reply exactly as received (status line, headers, body)."""
+    text = (FIXTURES / f"{name}.http").read_bytes().decode("utf-8")
+    head, body = re.split(r"\r?\n\r?\n", text, maxsplit=1)  # some captures use CRLF, some LF
+    status_line, *lines = re.split(r"\r?\n", head)
+    headers = dict(line.split(": ", 1) for line in lines)
+    return Captured(int(status_line.split()[1]), headers, body.rstrip("\r\n"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcript:
+    sent: str
+    frames: list[str]
+    end: str  # "open", "close 1003" or "reject 403"
+
+
+def transcript(name: str) -> Transcript:
+    """`<name>.txt`: `>>>` the frame sent, `<<<` each frame received, then how it ended."""
+    lines = (FIXTURES / f"{name}.txt").read_text("utf-8").splitlines()
+    sent = next(line[4:] for line in lines if line.startswith(">>> "))
+    frames = [re.sub(r"  \(t\+[0-9.]+s\)$", "", ln[4:]) for ln in lines if ln.startswith("<<< ")]
+    text = "\n".join(lines)
+    if "connection still OPEN" in text:
+        end = "open"
+    elif "close code=1003" in text:
+        end = "close 1003"
+    else:
+        assert "HTTP 403" in text, name
+        end = "reject 403"
+    return Transcript(sent, frames, end)
+
+
+TRANSCRIPTS = sorted(p.stem for p in FIXTURES.glob("ws_*.txt"))
+
 
 _UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 _NUMBER = r"-?[0-9]+(?:\.[0-9]+)?(?:e-?[0-9]+)?"
@@ -304,10 +131,11 @@ def run(fake: FakeRunAgent, tag: str, *args: Any, **kwargs: Any) -> requests.Res
 
 
 def assert_captured(response: requests.Response, name: str) -> None:
-    status, body = CAPTURED[name]
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    assert normalized(response.text) == normalized(body)
+    expected = captured(name)
+    assert response.status_code == expected.status, response.text
+    assert response.headers["Content-Type"] == expected.headers["content-type"]
+    assert response.headers["Server"] == expected.headers["server"]
+    assert normalized(response.text) == normalized(expected.body)
     assert int(response.headers["Content-Length"]) == len(response.content)
 
 
@@ -831,3 +659,320 @@ def test_register_needs_a_port_when_the_fake_is_not_running(tmp_path: Path) -> N
     db = fake.register(tmp_path, port=8450)
     with _read_only(db) as conn:
         assert conn.execute(TS_QUERY, (AGENT_ID,)).fetchone()[:3] == ("127.0.0.1", 8450, "serving")
+
+
+# -- the WebSocket run-stream ---------------------------------------------------------------
+
+
+def open_stream(fake: FakeRunAgent, agent_id: str = AGENT_ID) -> websocket.WebSocket:
+    url = f"ws://127.0.0.1:{fake.port}/api/v1/agents/{agent_id}/run-stream"
+    return websocket.create_connection(url, timeout=TIMEOUT)
+
+
+def start(fake: FakeRunAgent, tag: str, *args: Any, **kwargs: Any) -> websocket.WebSocket:
+    ws = open_stream(fake)
+    ws.send(json.dumps({"entrypoint_tag": tag, "input_args": list(args), "input_kwargs": kwargs}))
+    return ws
+
+
+def stays_open(ws: websocket.WebSocket) -> bool:
+    """No frame within 0.2 s, and the connection is still up."""
+    ws.settimeout(0.2)
+    try:
+        ws.recv()
+    except websocket.WebSocketTimeoutException:
+        return ws.connected
+    return False
+
+
+def close_code(ws: websocket.WebSocket) -> int:
+    """The code of the close frame the server sends next (fails on any other frame)."""
+    opcode, frame = ws.recv_data_frame(True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE, frame.data
+    return int.from_bytes(frame.data[:2], "big")
+
+
+def done(ws: websocket.WebSocket) -> None:
+    """Close the client side (a close handshake when still connected) and its socket."""
+    ws.close(timeout=1)
+    ws.shutdown()
+
+
+def frames_until_quiet(ws: websocket.WebSocket, n: int) -> list[str]:
+    return [ws.recv() for _ in range(n)]
+
+
+STREAM_CAPTURES = [name for name in TRANSCRIPTS if name != "ws_stream_wrong_agent"]
+
+
+def test_every_capture_is_replayed() -> None:
+    assert len(STREAM_CAPTURES) == 8
+    http = {p.stem for p in FIXTURES.glob("*.http")} - {"openapi"}
+    replayed = {
+        "health", "health_root_404", "root", "architecture", "arch_wrong_agent",
+        "invocations_wrong_agent", "invocations_list_bad_limit_422", "invocation_not_found",
+        "run_invalid_json", "run_wrong_agent", "invocations_list", "invocations_list_status",
+        "invocations_stats", "invocation_detail", *(run[0] for run in SESSION_RUNS),
+    }  # fmt: skip
+    assert http == replayed
+
+
+@pytest.mark.parametrize("name", STREAM_CAPTURES)
+def test_stream_transcripts_are_reproduced_frame_for_frame(fake: FakeRunAgent, name: str) -> None:
+    sent, frames, end = dataclasses.astuple(transcript(name))
+    ws = open_stream(fake)
+    try:
+        ws.send(sent)
+        received = frames_until_quiet(ws, len(frames))
+        assert [normalized(f) for f in received] == [normalized(f) for f in frames]
+        if end == "open":
+            assert stays_open(ws)
+        else:
+            assert end == "close 1003"
+            assert close_code(ws) == 1003
+    finally:
+        done(ws)
+    assert fake.stream_messages == [sent]
+
+
+def test_a_stream_on_another_agent_is_refused_with_403(fake: FakeRunAgent) -> None:
+    assert transcript("ws_stream_wrong_agent").end == "reject 403"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        open_stream(fake, "wrong")
+    assert refused.value.status_code == 403
+    assert fake.requests[-1].path == "/api/v1/agents/wrong/run-stream"
+    with pytest.raises(websocket.WebSocketBadStatusException) as other:
+        websocket.create_connection(f"ws://127.0.0.1:{fake.port}/api/v1/health", timeout=TIMEOUT)
+    assert other.value.status_code == 403
+    assert get(fake, f"{A}/run-stream").status_code == 404  # no upgrade: no route
+
+
+def test_the_ids_in_a_stream_are_its_invocation(fake: FakeRunAgent) -> None:
+    ws = start(fake, "echo_stream", "yo", n=2)
+    started, *_, completed = (json.loads(f) for f in frames_until_quiet(ws, 4))
+    done(ws)
+    invocation_id = started["invocation_id"]
+    assert completed["invocation_id"] == invocation_id
+    assert completed["total_chunks"] == 2 and isinstance(completed["execution_time"], float)
+    assert fake.wait_idle()
+    row = get(fake, f"/api/v1/invocations/{invocation_id}").json()
+    assert row["status"] == "completed"
+    assert (row["sdk_type"], row["client_info"]) == (
+        "websocket_stream",
+        {"connection_type": "websocket", "stream_mode": True},
+    )
+    assert row["input_data"] == {"input_args": ["yo"], "input_kwargs": {"n": 2}}
+    output = row["output_data"]
+    assert output["sample_chunks"] == ["yo-0", "yo-1"]
+    assert output["chunk_summary"] == {
+        "total_chunks": 2,
+        "stored_samples": 2,
+        "stream_type": "websocket",
+    }
+    assert (output["stream_completed"], output["total_chunks"], output["execution_type"]) == (
+        True,
+        2,
+        "streaming",
+    )
+    assert row["execution_time_ms"] == pytest.approx(output["execution_time_seconds"] * 1000)
+
+
+def test_a_failed_stream_is_a_failed_invocation(fake: FakeRunAgent) -> None:
+    ws = start(fake, "boom_stream")
+    frames_until_quiet(ws, 3)
+    done(ws)
+    (row,) = fake.invocations.values()
+    assert (row["status"], row["error_detail"]) == ("failed", "Streaming error: stream kaboom")
+    assert row["output_data"] is None
+
+
+def test_the_runtime_error_frame_escapes_like_json_dumps(fake: FakeRunAgent) -> None:
+    def bad_stream(word: str) -> Iterator[str]:
+        yield word
+        raise ValueError(f"no {word}")
+
+    fake.add_entrypoint("bad_stream", bad_stream)
+    ws = start(fake, "bad_stream", "héllo")
+    frames = frames_until_quiet(ws, 3)
+    done(ws)
+    assert json.loads(json.loads(frames[1])["content"]) == {"type": "string", "payload": '"héllo"'}
+    assert "héllo" in frames[1]  # send_json keeps non-ASCII text
+    assert frames[2] == '{"type": "error", "error": "Streaming error: no h\\u00e9llo"}'
+
+
+def test_stream_chunks_of_every_kind(fake: FakeRunAgent) -> None:
+    async def mixed_stream() -> Any:
+        yield {"n": 1, "tags": ("a", "b")}
+        await asyncio.sleep(0)
+        yield Plain()
+        yield {1}
+        yield None
+
+    fake.add_entrypoint("mixed_stream", mixed_stream)
+    ws = start(fake, "mixed_stream")
+    frames = [json.loads(f) for f in frames_until_quiet(ws, 6)]
+    done(ws)
+    contents = [json.loads(f["content"]) for f in frames[1:5]]
+    assert contents == [
+        {"type": "object", "payload": '{"n": 1, "tags": ["a", "b"]}'},
+        {"type": "object", "payload": '{"a": 1}'},
+        {"type": "string", "payload": '"{1}"'},
+        {"type": "null", "payload": "null"},
+    ]
+    assert frames[5]["total_chunks"] == 4
+
+
+def test_a_stream_entrypoint_returning_an_iterable(fake: FakeRunAgent) -> None:
+    fake.add_entrypoint("count_stream", lambda n: range(n))
+    ws = start(fake, "count_stream", 2)
+    frames = [json.loads(f) for f in frames_until_quiet(ws, 4)]
+    done(ws)
+    assert [json.loads(f["content"])["payload"] for f in frames[1:3]] == ["0", "1"]
+    assert fake.entrypoints["count_stream"].module == "count_stream"
+
+
+@pytest.mark.parametrize(
+    ("message", "detail"),
+    [
+        ("[]", "Missing required field: entrypoint_tag"),
+        (
+            '{"entrypoint_tag": "echo_stream", "input_args": []}',
+            "Missing required field: input_kwargs",
+        ),
+        ('{"entrypoint_tag": 5, "input_args": [], "input_kwargs": {}}', "Entrypoint 5 not found"),
+    ],
+)
+def test_more_pre_start_errors_close_1003(fake: FakeRunAgent, message: str, detail: str) -> None:
+    ws = open_stream(fake)
+    ws.send(message)
+    assert json.loads(ws.recv()) == {"type": "error", "detail": detail}
+    assert close_code(ws) == 1003
+    done(ws)
+    assert fake.invocations == {}
+
+
+@pytest.mark.parametrize(
+    "message", ["5", '{"entrypoint_tag": ["x"], "input_args": [], "input_kwargs": {}}']
+)
+def test_a_start_message_the_server_chokes_on_ends_without_a_frame(
+    fake: FakeRunAgent, message: str
+) -> None:
+    ws = open_stream(fake)
+    ws.send(message)
+    assert close_code(ws) == 1000
+    done(ws)
+
+
+def test_a_binary_start_message_ends_the_socket(fake: FakeRunAgent) -> None:
+    ws = open_stream(fake)
+    ws.send_binary(b"\x00")
+    assert close_code(ws) == 1000
+    done(ws)
+    assert fake.stream_messages == []
+
+
+# -- stream test hooks ----------------------------------------------------------------------
+
+
+def test_close_after_drops_the_connection_mid_stream(fake: FakeRunAgent) -> None:
+    fake.close_after(2)
+    ws = start(fake, "echo_stream", "hi", n=3)
+    assert json.loads(ws.recv())["status"] == "stream_started"
+    assert json.loads(ws.recv())["type"] == "data"
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        ws.recv()
+    done(ws)
+    (row,) = fake.invocations.values()
+    assert (row["status"], row["error_detail"], row["execution_time_ms"]) == (
+        "failed",
+        "WebSocket disconnected",
+        0,
+    )
+
+
+def test_close_after_with_a_code_sends_a_close_frame(fake: FakeRunAgent) -> None:
+    fake.close_after(1, 1011)
+    ws = start(fake, "echo_stream", "hi")
+    assert json.loads(ws.recv())["status"] == "stream_started"
+    assert close_code(ws) == 1011
+    done(ws)
+
+
+def test_close_after_zero_with_a_reset(fake: FakeRunAgent) -> None:
+    fake.close_after(0, reset=True)
+    ws = start(fake, "echo_stream", "hi")
+    with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionResetError)):
+        ws.recv()
+    done(ws)
+    assert fake.invocations == {}  # it ended before the stream started
+    assert (
+        fake.stream_messages
+        and json.loads(fake.stream_messages[0])["entrypoint_tag"] == "echo_stream"
+    )
+
+
+def test_plans_queue_and_a_plan_past_the_end_changes_nothing(fake: FakeRunAgent) -> None:
+    fake.close_after(50, 1011)
+    fake.close_after(1, 1001)
+    ws = start(fake, "echo_stream", "a", n=1)
+    assert len(frames_until_quiet(ws, 3)) == 3 and stays_open(ws)
+    done(ws)
+    second = start(fake, "echo_stream", "b", n=1)
+    second.recv()
+    assert close_code(second) == 1001
+    done(second)
+    with pytest.raises(ValueError, match="0 or more"):
+        fake.stall(-1)
+
+
+def test_stall_keeps_a_stream_silent_and_pending(fake: FakeRunAgent) -> None:
+    fake.stall(1)
+    ws = start(fake, "echo_stream", "hi")
+    assert json.loads(ws.recv())["status"] == "stream_started"
+    assert stays_open(ws)
+    stats = get(fake, f"{A}/invocations/stats").json()["stats"]
+    assert (stats["pending_invocations"], stats["total_invocations"]) == (1, 1)
+    assert get(fake, f"{A}/invocations?status=pending").json()["total_count"] == 1
+    done(ws)
+    assert fake.wait_idle()
+    (row,) = fake.invocations.values()
+    assert (row["status"], row["error_detail"]) == ("failed", "WebSocket disconnected")
+
+
+def test_stall_from_the_first_frame(fake: FakeRunAgent) -> None:
+    fake.stall()
+    ws = start(fake, "echo_stream", "hi")
+    assert stays_open(ws)
+    done(ws)
+
+
+def test_the_client_closing_after_completion_is_seen_by_the_server(fake: FakeRunAgent) -> None:
+    ws = start(fake, "echo_stream", "hi", n=1)
+    frames_until_quiet(ws, 3)
+    done(ws)
+    assert fake.wait_idle()
+    assert fake.websockets[-1].close_code == 1000
+    assert next(iter(fake.invocations.values()))["status"] == "completed"
+
+
+def test_a_handshake_failure_can_be_injected(fake: FakeRunAgent) -> None:
+    fake.fail_next(401, {"detail": "Invalid token"}, path=r".*/run-stream")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        open_stream(fake)
+    assert refused.value.status_code == 401
+    ws = start(fake, "echo_stream", "ok", n=1)
+    assert len(frames_until_quiet(ws, 3)) == 3
+    done(ws)
+
+
+def test_stopping_the_fake_with_open_streams_does_not_hang() -> None:
+    fake = FakeRunAgent().start()
+    fake.stall()
+    quiet = start(fake, "echo_stream", "x")
+    finished = start(fake, "echo_stream", "y", n=1)
+    frames_until_quiet(finished, 3)
+    fake.stop()
+    for ws in (quiet, finished):
+        with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+            ws.recv()
+        done(ws)
