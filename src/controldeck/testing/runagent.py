@@ -176,6 +176,7 @@ class FakeRunAgent(StreamRoutes, LoopbackServer):
         invocations: Invocation id → the row the invocation routes answer, oldest first.
         stream_messages: The text of every stream start frame received, oldest first.
         requests: Every request received (WebSocket upgrades too); `repr` masks tokens.
+        websockets: Every run-stream socket served (`close_code` is the client's).
 
     Example:
         >>> with FakeRunAgent(agent_name="Demo") as fake:
