@@ -360,6 +360,13 @@ class TestInvocations:
         assert caught.value.status_code == 422
 
     def test_a_forbidden_cloud_call(self, api: ConformanceMock, cloud: RunAgentClient) -> None:
-        api.get(CLOUD_ROOT + f"/agents/{AGENT}/invocations/stats", status=403, json={})
-        with pytest.raises(RunAgentPermissionError):
+        api.get(
+            CLOUD_ROOT + f"/agents/{AGENT}/invocations/stats",
+            status=403,
+            json=failure("PERMISSION_ERROR", "Access denied"),
+        )
+        with pytest.raises(RunAgentPermissionError) as caught:
             cloud.invocation_stats()
+        assert (caught.value.code, caught.value.message) == ("PERMISSION_ERROR", "Access denied")
+        assert caught.value.suggestion is not None
+        assert f"dashboard/agents/{AGENT}" in caught.value.suggestion

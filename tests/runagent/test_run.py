@@ -435,8 +435,13 @@ class TestNotRunning:
             c._transport.sleep = slept.append
             with pytest.raises(AgentNotRunningError) as caught:
                 c.validate()
-        assert len(slept) == 2
-        assert "3 attempts" in str(caught.value) or "<agent dir>" in str(caught.value)
+        assert len(slept) == 2  # a refused connection is retried
+        err = caught.value
+        assert err.message == f"agent {AGENT} is not running at http://{HOST}:{port}"
+        assert err.suggestion == (
+            "Start it with `runagent serve <agent dir>`, or pass host= and port=."
+        )
+        assert err.details == {"address": f"http://{HOST}:{port}"}
 
 
 class TestSecrets:

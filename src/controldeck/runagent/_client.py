@@ -14,7 +14,7 @@ import copy as copylib
 import json
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, Unpack
 from urllib.parse import quote
 
@@ -50,6 +50,8 @@ from controldeck.runagent._errors import (
     RunAgentTimeoutError,
 )
 from controldeck.runagent._wire import (
+    END_STATUS,
+    FAILED_STATUSES,
     build_run_payload,
     check_guardrail,
     decode_result,
@@ -94,10 +96,6 @@ _VIEW_KEYS: Final = _OPTION_KEYS | {
     "user_id",
     "persistent_memory",
 }
-# Stream statuses the TypeScript SDK treats as failures (cloud middleware; reference §2.6).
-_FAILED_STATUSES: Final = frozenset(
-    {"stream_error", "stream_failed", "stream_interrupted", "stream_retry"}
-)
 _MAX_TAGS_SHOWN = 20
 
 
@@ -821,12 +819,11 @@ class RunAgentClient(BaseClient):
 
     def _connection_error(self, exc: APIConnectionError) -> RunAgentError:
         s = self._settings
-        address = f"http://{s.host}:{s.port}" if s.local else s.api_root
         return error_from_connection(
             exc,
             agent_id=s.agent_id,
             local=s.local,
-            address=address,
+            address=s.address,
             registry_entry=s.registry_entry,
         )
 
@@ -858,6 +855,8 @@ class RunAgentClient(BaseClient):
                 status_code=200,
                 request_id=_str_or_none(body.get("request_id")),
                 op="run",
+                tag=s.entrypoint_tag,
+                secrets=self._secrets,
             )
         return run_result(body, tag=s.entrypoint_tag)
 
@@ -929,6 +928,8 @@ class RunAgentClient(BaseClient):
                     status_code=200,
                     request_id=_str_or_none(body.get("request_id")),
                     op="architecture",
+                    tag=s.entrypoint_tag,
+                    secrets=self._secrets,
                 )
             data = body.get("data")
             request_id = _str_or_none(body.get("request_id"))
@@ -978,7 +979,7 @@ class RunAgentClient(BaseClient):
             headers["Authorization"] = f"Bearer {self._api_key}"
         inner = websocket_stream(
             url,
-            _parse_frame,
+            _frame_parser(self._secrets),
             send=payload,
             headers=headers,
             connect_timeout=connect,
@@ -1049,42 +1050,48 @@ class RunAgentClient(BaseClient):
 # -- module helpers ---------------------------------------------------------------------------
 
 
-def _parse_frame(text: str) -> tuple[Any] | EndType | None:
-    """One run-stream text frame: a 1-tuple holding the decoded chunk, None to skip, END.
+def _frame_parser(secrets: tuple[str, ...]) -> Callable[[str], tuple[Any] | EndType | None]:
+    """The run-stream frame parser: a text frame -> a 1-tuple holding the decoded chunk,
+    None to skip the frame, or END.
 
     `data` frames come first (the common case): decoded `content`, or the whole frame
-    when it has none. `stream_completed` ends the stream; other statuses are skipped,
-    except the failing ones; `error` frames raise.
+    when it has none ([RS]). `stream_completed` ends the stream; `stream_started` and the
+    other progress statuses are skipped, the failing ones raise, as do `error` frames
+    (`RunAgentStreamError`, the socket then closed by the core). A frame type this SDK
+    does not know is skipped, as [PY] does.
     """
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise RunAgentStreamError(
-            f"the server sent a frame that is not JSON: {excerpt(text, 200)}",
-            details={"frame": excerpt(text, 500)},
-        ) from None
-    if type(frame) is not dict:
-        raise RunAgentStreamError(
-            f"the server sent a frame that is not a JSON object: {excerpt(text, 200)}",
-            details={"frame": excerpt(text, 500)},
-        )
-    kind = frame.get("type")
-    if kind == "data":
-        if "content" in frame:
-            return (decode_result(frame["content"]),)
-        return (frame,)
-    if kind == "status":
-        status = frame.get("status")
-        if status == "stream_completed":
-            from controldeck._core._websocket import END
+    from controldeck._core._websocket import END
 
-            return END
-        if status in _FAILED_STATUSES:
-            raise error_from_frame(frame)
-        return None  # stream_started, stream_progress, stream_update, unknown statuses
-    if kind == "error":
-        raise error_from_frame(frame)
-    return None  # a frame type this SDK does not know: skipped, as [PY] does
+    def parse(text: str) -> tuple[Any] | EndType | None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            raise RunAgentStreamError(
+                f"the server sent a frame that is not JSON: {excerpt(text, 200, secrets)}",
+                details={"frame": excerpt(text, 500, secrets)},
+            ) from None
+        if type(frame) is not dict:
+            raise RunAgentStreamError(
+                f"the server sent a frame that is not a JSON object: {excerpt(text, 200, secrets)}",
+                details={"frame": excerpt(text, 500, secrets)},
+            )
+        kind = frame.get("type")
+        if kind == "data":
+            if "content" in frame:
+                return (decode_result(frame["content"]),)
+            return (frame,)
+        if kind == "status":
+            status = frame.get("status")
+            if status == END_STATUS:
+                return END
+            if status in FAILED_STATUSES:
+                raise error_from_frame(frame, secrets=secrets)
+            return None  # stream_started, stream_progress, stream_update, unknown statuses
+        if kind == "error":
+            raise error_from_frame(frame, secrets=secrets)
+        return None
+
+    return parse
 
 
 def _headers_only(options: Mapping[str, Any]) -> dict[str, Any]:
