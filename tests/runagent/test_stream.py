@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -168,6 +172,8 @@ class TestErrors:
         assert "1003" in caught.value.message
         assert caught.value.details["close_code"] == 1003
         assert caught.value.code == "STREAM_ERROR"
+        assert caught.value.suggestion is not None
+        assert "`runagent serve`" in caught.value.suggestion
 
     def test_an_abrupt_drop_mid_stream(self, fake: FakeRunAgent, client: RunAgentClient) -> None:
         fake.close_after(2)  # stream_started, one data frame, then the TCP connection ends
@@ -348,10 +354,54 @@ class TestCloud:
         assert first.headers["authorization"] == BEARER
         arch = next(r for r in fake.requests if r.path.endswith("/architecture"))
         assert arch.headers["authorization"] == BEARER
+        assert caught.value.suggestion is not None
+        assert "dashboard" in caught.value.suggestion
         assert caplog.records  # debug logging was on
         for text in (caplog.text, str(caught.value), repr(caught.value), repr(c)):
             assert KEY not in text
             assert "ra-test%2Fkey" not in text
+
+
+LOGGED_SCRIPT = """
+import sys
+from controldeck.runagent import RunAgentClient, RunAgentStreamError
+from controldeck.testing.runagent import FakeRunAgent
+
+key = sys.argv[1]
+with FakeRunAgent() as fake:
+    base = f"http://{fake.host}:{fake.port}"
+    with RunAgentClient(fake.agent_id, "echo_stream", api_key=key, base_url=base) as c:
+        with c.run_stream("hi", n=2) as chunks:
+            print(list(chunks))
+        fake.close_after(1, 1011)
+        try:
+            with c.run_stream("hi") as chunks:
+                list(chunks)
+        except RunAgentStreamError as exc:
+            print(repr(exc))
+    with c.copy(entrypoint_tag="echo") as rest:
+        print(rest.run("x"))
+"""
+
+
+def test_controldeck_log_debug_never_shows_the_key() -> None:
+    env = {**os.environ, "CONTROLDECK_LOG": "debug"}
+    done = subprocess.run(
+        [sys.executable, "-c", LOGGED_SCRIPT, KEY],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "['hi-0', 'hi-1']" in done.stdout
+    assert "code 1011" in done.stdout
+    assert "{'echo': 'x', 'times': 1}" in done.stdout
+    assert "controldeck DEBUG" in done.stderr
+    assert "/run-stream" in done.stderr  # the stream's open was logged, without its query
+    for text in (done.stdout, done.stderr):
+        assert KEY not in text
+        assert quote(KEY, safe="") not in text
 
 
 # -- frames FakeRunAgent never sends: a scripted server ---------------------------------

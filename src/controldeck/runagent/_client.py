@@ -1015,11 +1015,16 @@ class RunAgentClient(BaseClient):
         if isinstance(exc, APIConnectionError):
             return self._connection_error(exc)
         if isinstance(exc, StreamError):
+            where = (
+                "the output of `runagent serve`"
+                if s.local
+                else "the agent's logs in the RunAgent dashboard"
+            )
             return RunAgentStreamError(
                 str(exc),
                 details=exc.details,
-                suggestion="The stream ended early: check the agent's logs (`runagent serve` "
-                "output) and try again.",
+                suggestion=f"The stream ended before stream_completed: check {where}, then "
+                "try again.",
             )
         return exc
 
