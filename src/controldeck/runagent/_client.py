@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy as copylib
 import json
 import math
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, Unpack
@@ -121,14 +122,15 @@ class RunAgentClient(BaseClient):
 
     The constructor sends nothing. The first `run()`, `run_stream()` or `validate()` fetches
     the agent's architecture once, caches it on the client (and its `with_options` views),
-    and checks that `entrypoint_tag` is one of its entrypoints; a failed fetch is not
-    cached, so the next call tries again. `run()` refuses a tag ending in `_stream` and
-    `run_stream()` any other tag before sending anything (the guardrails).
+    and checks that `entrypoint_tag` is one of its entrypoints; threads calling at the same
+    time wait for that one fetch, and a failed fetch is not cached, so the next call tries
+    again. `run()` refuses a tag ending in `_stream` and `run_stream()` any other tag
+    before sending anything (the guardrails).
 
-    `run()` is one POST, never retried once it may have reached the agent (only a refused
-    connection is retried); its read timeout is `run_timeout + 10` seconds. Reads (health,
-    architecture, invocations) use `timeout` and are retried up to `max_retries` times.
-    Safe to share between threads.
+    `run()` is one POST, never retried once it may have reached the agent: only a refused
+    connection, or a 429/503 whose `Retry-After` asks to come back, is tried again. Its read
+    timeout is `run_timeout + 10` seconds. Reads (health, architecture, invocations) use
+    `timeout` and are retried up to `max_retries` times. Safe to share between threads.
 
     Args:
         agent_id: The agent's id (a UUID for agents made by the CLI).
@@ -186,7 +188,7 @@ class RunAgentClient(BaseClient):
         user_id: str | None = None,
         persistent_memory: bool = False,
         extra_params: Mapping[str, Any] | None = None,
-        registry_path: Any = None,
+        registry_path: str | os.PathLike[str] | None = None,
         timeout: Timeout = C.DEFAULT_TIMEOUT,
         deadline: float | None = None,
         max_retries: int = C.MAX_RETRIES,
