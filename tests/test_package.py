@@ -76,7 +76,9 @@ def test_import_runagent_defers_models_cattrs_websocket_and_sqlite_until_used() 
     }
     assert deferred.isdisjoint(_modules_after("import controldeck.runagent"))
     used = _modules_after(
-        "import controldeck.runagent as r; r.AgentArchitecture; r.lookup_local_agent"
+        "import controldeck.runagent as r; r.AgentArchitecture\n"
+        "try: r.lookup_local_agent('a1', '/nonexistent/runagent_local.db')\n"
+        "except r.AgentNotFoundError: pass"
     )
     assert {"controldeck._generated.runagent", "sqlite3"} <= used
     assert "websocket" not in used
