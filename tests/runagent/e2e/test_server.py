@@ -65,8 +65,11 @@ def test_raw_websocket_stream_frames(runagent_server: LocalServer) -> None:
     url = f"ws://127.0.0.1:{runagent_server.port}/api/v1/agents/{AGENT_ID}/run-stream"
     ws = websocket.create_connection(url, timeout=5)
     try:
-        ws.send(json.dumps({"entrypoint_tag": "echo_stream", "input_args": ["e2e"],
-                            "input_kwargs": {"n": 2}}))  # fmt: skip
+        ws.send(
+            json.dumps(
+                {"entrypoint_tag": "echo_stream", "input_args": ["e2e"], "input_kwargs": {"n": 2}}
+            )
+        )
         frames = []
         while not frames or frames[-1].get("status") != "stream_completed":
             frames.append(json.loads(ws.recv()))
