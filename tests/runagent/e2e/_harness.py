@@ -103,7 +103,7 @@ class VenvInfo:
     """The runagent venv and how it was obtained."""
 
     path: Path
-    built: bool  # False: reused from the cache
+    how: str  # "built", "reused", or "waited" (another process built it meanwhile)
     seconds: float  # time spent getting it (build, lock wait, or the reuse check)
 
 
@@ -231,18 +231,18 @@ def ensure_venv(target: Path | None = None) -> VenvInfo:
     start = time.monotonic()
     target = target or default_venv_dir()
     if _is_ready(target):
-        return VenvInfo(target, built=False, seconds=time.monotonic() - start)
+        return VenvInfo(target, "reused", time.monotonic() - start)
     target.parent.mkdir(parents=True, exist_ok=True)
     log = target.parent / f"{target.name}.build.log"
     with _build_lock(target.parent / f".{target.name}.lock"):
         if _is_ready(target):  # another process built it while we waited
-            return VenvInfo(target, built=False, seconds=time.monotonic() - start)
+            return VenvInfo(target, "waited", time.monotonic() - start)
         if target.exists():
             if _VENV_OVERRIDE:
                 # A venv the developer made: use it if it holds the pinned version, never delete it.
                 version = _installed_version(target)
                 if version == RUNAGENT_VERSION:
-                    return VenvInfo(target, built=False, seconds=time.monotonic() - start)
+                    return VenvInfo(target, "reused", time.monotonic() - start)
                 pytest.fail(
                     f"{VENV_ENV}={target} is not a venv with runagent=={RUNAGENT_VERSION} "
                     f"(found {version or 'none'}); point it at an empty path to build one there",
@@ -251,7 +251,7 @@ def ensure_venv(target: Path | None = None) -> VenvInfo:
             # Ours but incomplete or broken (e.g. its base Python is gone): rebuild it.
             shutil.rmtree(target)
         _build(target, log)
-    return VenvInfo(target, built=True, seconds=time.monotonic() - start)
+    return VenvInfo(target, "built", time.monotonic() - start)
 
 
 # --------------------------------------------------------------------------- one server
@@ -323,6 +323,29 @@ def server_env(home: Path, cache_dir: Path) -> dict[str, str]:
         COLUMNS="200",
     )
     return env
+
+
+def ws_log(server: LocalServer) -> tuple[int, int]:
+    """(WebSockets the server accepted, WebSocket connections it saw closed), from its log."""
+    lines = server.log.read_text(errors="replace").splitlines()
+    accepted = sum(1 for line in lines if '/run-stream" [accepted]' in line)
+    closed = sum(1 for line in lines if line.strip() == "INFO:     connection closed")
+    return accepted, closed
+
+
+def wait_ws_closed(server: LocalServer, before: tuple[int, int], streams: int) -> None:
+    """Wait (at most 2 s) until the server's log shows `streams` more WebSockets accepted
+    than `before`, and as many more closed.
+
+    The local server never closes a stream's socket itself (reference §2.6), so a closed
+    connection in its log means the client closed it.
+    """
+    want = (before[0] + streams, before[1] + streams)
+    deadline = time.monotonic() + 2.0
+    while ws_log(server) != want:
+        if time.monotonic() > deadline:
+            pytest.fail(f"server log: (accepted, closed) = {ws_log(server)}, want {want}")
+        time.sleep(0.05)
 
 
 def _group_alive(pgid: int) -> bool:

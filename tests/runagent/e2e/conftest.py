@@ -27,9 +27,8 @@ _TIMINGS: dict[str, str] = {}
 def runagent_venv() -> Path:
     """The venv holding `runagent==0.1.49` (built once per machine, then reused)."""
     info = ensure_venv()
-    _TIMINGS["venv"] = (
-        f"{'built' if info.built else 'reused'} in {info.seconds:.1f} s ({info.path})"
-    )
+    how = {"waited": "built by another process, waited"}.get(info.how, info.how)
+    _TIMINGS["venv"] = f"{how} {info.seconds:.1f} s ({info.path})"
     return info.path
 
 

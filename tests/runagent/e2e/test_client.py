@@ -9,7 +9,6 @@ the agent, and that a refused call never did) and its log (WebSocket accepted / 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,7 +24,7 @@ from controldeck.runagent import (
     RunAgentNotFoundError,
     RunAgentStreamError,
 )
-from tests.runagent.e2e._harness import AGENT_ID, TAGS, LocalServer
+from tests.runagent.e2e._harness import AGENT_ID, TAGS, LocalServer, wait_ws_closed, ws_log
 
 MakeClient = Callable[..., RunAgentClient]
 
@@ -65,27 +64,6 @@ def total_invocations(server: LocalServer) -> int:
     """How many runs and streams the server has recorded."""
     stats = raw_get(server, f"/agents/{AGENT_ID}/invocations/stats")["stats"]
     return int(stats["total_invocations"])
-
-
-def ws_log(server: LocalServer) -> tuple[int, int]:
-    """(WebSockets the server accepted, WebSocket connections it saw closed), from its log."""
-    lines = server.log.read_text(errors="replace").splitlines()
-    accepted = sum(1 for line in lines if '/run-stream" [accepted]' in line)
-    closed = sum(1 for line in lines if line.strip() == "INFO:     connection closed")
-    return accepted, closed
-
-
-def wait_all_ws_closed(server: LocalServer, accepted: int) -> None:
-    """Wait (at most 2 s) until the server saw `accepted` WebSockets, all of them closed.
-
-    The local server never closes a stream's socket itself (reference §2.6), so a closed
-    connection in its log means the client closed it.
-    """
-    deadline = time.monotonic() + 2.0
-    while ws_log(server) != (accepted, accepted):
-        if time.monotonic() > deadline:
-            pytest.fail(f"server log: (accepted, closed) = {ws_log(server)}, want {accepted} both")
-        time.sleep(0.05)
 
 
 def find_invocation(server: LocalServer, marker: str) -> dict[str, Any]:
@@ -158,22 +136,22 @@ def test_run_stream_yields_chunks_in_order_and_closes_the_socket(
 ) -> None:
     client = make_client("echo_stream")
     client.validate()  # the architecture over HTTP first: only the stream below is a WebSocket
-    accepted, _ = ws_log(runagent_server)
+    before = ws_log(runagent_server)
     with client.run_stream("hi", n=3) as chunks:
         assert list(chunks) == ["hi-0", "hi-1", "hi-2"]
         assert chunks.closed
-    wait_all_ws_closed(runagent_server, accepted + 1)
+    wait_ws_closed(runagent_server, before, 1)
 
 
 def test_two_streams_on_one_client(make_client: MakeClient, runagent_server: LocalServer) -> None:
     client = make_client("echo_stream")
-    accepted, _ = ws_log(runagent_server)
+    before = ws_log(runagent_server)
     with client.run_stream("a", n=2) as first:
         assert list(first) == ["a-0", "a-1"]
     second = client.run_stream(message="b", n=4)  # no `with`: the end still closes it
     assert list(second) == ["b-0", "b-1", "b-2", "b-3"]
     assert second.closed
-    wait_all_ws_closed(runagent_server, accepted + 2)
+    wait_ws_closed(runagent_server, before, 2)
 
 
 def test_closing_a_stream_early_closes_the_socket(
@@ -181,18 +159,18 @@ def test_closing_a_stream_early_closes_the_socket(
 ) -> None:
     client = make_client("echo_stream")
     client.validate()
-    accepted, _ = ws_log(runagent_server)
+    before = ws_log(runagent_server)
     with client.run_stream("many", n=500) as chunks:
         assert next(chunks) == "many-0"
         assert next(chunks) == "many-1"
     assert chunks.closed
-    wait_all_ws_closed(runagent_server, accepted + 1)
+    wait_ws_closed(runagent_server, before, 1)
 
 
 def test_stream_runtime_error(make_client: MakeClient, runagent_server: LocalServer) -> None:
     client = make_client("boom_stream")
     client.validate()
-    accepted, _ = ws_log(runagent_server)
+    before = ws_log(runagent_server)
     received: list[Any] = []
     with pytest.raises(RunAgentStreamError) as caught, client.run_stream() as chunks:
         received.extend(chunks)
@@ -200,7 +178,7 @@ def test_stream_runtime_error(make_client: MakeClient, runagent_server: LocalSer
     assert "Streaming error: stream kaboom" in caught.value.message
     assert caught.value.code == "STREAM_ERROR"
     assert chunks.closed
-    wait_all_ws_closed(runagent_server, accepted + 1)
+    wait_ws_closed(runagent_server, before, 1)
 
 
 def test_stream_with_every_run_option(make_client: MakeClient) -> None:

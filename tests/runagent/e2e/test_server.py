@@ -12,10 +12,18 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import websocket
 
-from tests.runagent.e2e._harness import AGENT_ID, TAGS, LocalServer, registry_row
+from tests.runagent.e2e._harness import (
+    AGENT_ID,
+    TAGS,
+    LocalServer,
+    registry_row,
+    wait_ws_closed,
+    ws_log,
+)
 
 
 def decode(value: str) -> Any:
@@ -63,6 +71,7 @@ def test_run_returns_the_double_encoded_value(runagent_server: LocalServer) -> N
 
 def test_raw_websocket_stream_frames(runagent_server: LocalServer) -> None:
     url = f"ws://127.0.0.1:{runagent_server.port}/api/v1/agents/{AGENT_ID}/run-stream"
+    before = ws_log(runagent_server)
     ws = websocket.create_connection(url, timeout=5)
     try:
         ws.send(
@@ -73,8 +82,16 @@ def test_raw_websocket_stream_frames(runagent_server: LocalServer) -> None:
         frames = []
         while not frames or frames[-1].get("status") != "stream_completed":
             frames.append(json.loads(ws.recv()))
+        # After stream_completed the server neither sends nor closes (reference §2.6): the
+        # client must close. This is what makes a "connection closed" in its log ours.
+        ws.settimeout(0.2)
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            ws.recv()
+        assert ws.connected
+        assert ws_log(runagent_server) == (before[0] + 1, before[1])
     finally:
         ws.close()
+    wait_ws_closed(runagent_server, before, 1)
     assert [(f["type"], f.get("status")) for f in frames] == [
         ("status", "stream_started"),
         ("data", None),
