@@ -79,7 +79,7 @@ def test_raw_websocket_stream_frames(runagent_server: LocalServer) -> None:
                 {"entrypoint_tag": "echo_stream", "input_args": ["e2e"], "input_kwargs": {"n": 2}}
             )
         )
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1].get("status") != "stream_completed":
             frames.append(json.loads(ws.recv()))
         # After stream_completed the server neither sends nor closes (reference §2.6): the
