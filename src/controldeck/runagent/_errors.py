@@ -6,10 +6,10 @@ and, when the server answered, its HTTP status, request id and a short body exce
 `str(error)` is one line: `[CODE] message (HTTP 404) — suggestion [request id: …]`.
 
 ```
-RunAgentError(ControlDeckError)           .code .message .suggestion .details .status_code .request_id
+RunAgentError(ControlDeckError)      .code .message .suggestion .details .status_code .request_id
 ├── AgentNotFoundError                     AGENT_NOT_FOUND_LOCAL / AGENT_NOT_FOUND_REMOTE (.local)
 ├── EntrypointError                        the tag: STREAM_ENTRYPOINT, NON_STREAM_ENTRYPOINT,
-│                                          NOT_FOUND (server), VALIDATION_ERROR (not in the architecture)
+│                                          NOT_FOUND (server), VALIDATION_ERROR (unknown tag)
 ├── ArchitectureMissingError               ARCHITECTURE_MISSING
 ├── RunAgentExecutionError                 the agent ran and failed (HTTP 200, success:false)
 ├── RunAgentAuthenticationError            AUTHENTICATION_ERROR (401, or no API key for the cloud)
@@ -259,7 +259,8 @@ class RunAgentTimeoutError(RunAgentConnectionError, APITimeoutError):
     default_code = TIMEOUT
 
 
-class RunAgentStreamError(RunAgentError, StreamError):
+# StreamError types `code` as `str | None`; here it is always a code (a narrower type).
+class RunAgentStreamError(RunAgentError, StreamError):  # type: ignore[misc]
     """`run_stream()` received an `error` frame, or the socket closed before
     `stream_completed`. Also a `StreamError`."""
 
