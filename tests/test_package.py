@@ -75,10 +75,11 @@ def test_import_runagent_defers_models_cattrs_websocket_and_sqlite_until_used() 
         "controldeck.testing",
     }
     assert deferred.isdisjoint(_modules_after("import controldeck.runagent"))
+    # The registry is read (sqlite3 loaded) only when a lookup runs: here a missing file.
     used = _modules_after(
-        "import controldeck.runagent as r; r.AgentArchitecture\n"
-        "try: r.lookup_local_agent('a1', '/nonexistent/runagent_local.db')\n"
-        "except r.AgentNotFoundError: pass"
+        "import controldeck.runagent as r; r.AgentArchitecture; "
+        "exec('try: r.lookup_local_agent(\\'a\\', \\'/nonexistent/r.db\\')\\n"
+        "except r.AgentNotFoundError: pass')"
     )
     assert {"controldeck._generated.runagent", "sqlite3"} <= used
     assert "websocket" not in used

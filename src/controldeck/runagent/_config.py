@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sqlite3
 from contextlib import closing
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
@@ -186,6 +185,8 @@ def lookup_local_agent(
         >>> agent.host, agent.port, agent.status
         ('127.0.0.1', 8450, 'serving')
     """
+    import sqlite3  # here: only a local client without an address reads the registry
+
     check_id("agent_id", agent_id)
     path = _registry_file(registry_path)
     if not path.is_file():
