@@ -526,6 +526,9 @@ class _HTTPServer(ThreadingHTTPServer):
     """Tracks open connections so `stop()` can end idle keep-alive ones and join them."""
 
     daemon_threads = True
+    # The stdlib's backlog of 5 drops connects when eight clients (threads, WebSocket
+    # streams) arrive at once; the dropped one is retried about a second later.
+    request_queue_size = 64
     owner: LoopbackServer
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
