@@ -28,6 +28,7 @@ from controldeck._core._streams import sse_stream
 from controldeck._core._transport import Transport
 from controldeck.akribes import AkribesClient
 from controldeck.beampipe import BeampipeClient
+from controldeck.runagent import RunAgentClient
 from controldeck.runbeam import RunbeamClient
 from controldeck.rune import RuneClient
 
@@ -37,6 +38,8 @@ __all__ = [
     "beampipe_status_per_call",
     "beampipe_wait_per_poll",
     "rune_get_service_per_call",
+    "runagent_run_per_call",
+    "runagent_stream_per_frame",
     "rune_watch_throughput",
     "gateway",
     "gateway_page",
@@ -716,3 +719,102 @@ def rune_watch_throughput(env: Env) -> Samples:
             return count / (time.perf_counter() - started)
 
         return env.compare(raw, through_client, figure="value")
+
+
+_AGENT_ID = "11111111-2222-3333-4444-555555555555"
+_AGENT = f"/api/v1/agents/{_AGENT_ID}"
+
+
+def _run_reply(value: Any) -> bytes:
+    """A local server's run reply: the value double-encoded in `data` (reference §3)."""
+    data = json.dumps({"type": "object", "payload": json.dumps(value)})
+    return _compact({"success": True, "data": data, "message": "Agent execution completed "
+                     "successfully", "error": None, "timestamp": "2026-11-23T08:13:20.439083",
+                     "request_id": "7e8b29a8-05ed-4b6f-945d-60a1e5d6d8d1"})  # fmt: skip
+
+
+@row(
+    "RunAgentClient.run(), per call",
+    baseline="requests.Session().post(url, json=body) + the two json.loads of the result",
+    unit="s",
+    target=1.10,
+)
+def runagent_run_per_call(env: Env) -> Samples:
+    """One run of a local agent: the payload, the envelope, the double-encoded result. The
+    architecture is fetched once, by the warm-up, as in a real client's life."""
+    value = {"echo": "hi", "times": 2, "tags": ["a", "b"], "nested": {"ok": True}}
+    run, architecture = _run_reply(value), _compact({
+        "success": True, "message": "ok", "error": None, "timestamp": "2026-11-23T08:13:20",
+        "request_id": "r-1", "data": {"agent_id": _AGENT_ID, "entrypoints": [
+            {"file": "agent.py", "module": "echo", "tag": "echo", "extractor": {}}]},
+    })  # fmt: skip
+    replies = {f"{_AGENT}/run": run, f"{_AGENT}/architecture": architecture}
+    with CannedServer(replies.get) as server:
+        port = urlsplit(server.url("/")).port or 80
+        with (
+            RunAgentClient(_AGENT_ID, "echo", local=True, host="127.0.0.1", port=port) as client,
+            requests.Session() as session,
+        ):
+            url = server.url(f"{_AGENT}/run")
+            body = {"entrypoint_tag": "echo", "input_args": [], "input_kwargs": {"message": "hi"},
+                    "timeout_seconds": 300, "async_execution": False}  # fmt: skip
+
+            def bare() -> Any:
+                return json.loads(
+                    json.loads(session.post(url, json=body).json()["data"])["payload"]
+                )
+
+            samples = env.compare(bare, lambda: client.run(message="hi"), calls=env.scale.calls)
+            _check(client.run(message="hi") == value, "run() decoded")
+            _check(bare() == value, "bare POST decoded")
+            _check(server.connections == 2, f"keep-alive held ({server.connections} connections)")
+    return samples
+
+
+@row(
+    "RunAgentClient.run_stream(), cost per frame",
+    baseline="a raw websocket-client loop: send, recv, json.loads each frame and its content",
+    unit="s",
+    target=1.25,
+)
+def runagent_stream_per_frame(env: Env) -> Samples:
+    """One stream of many chunks from FakeRunAgent (the same server work on both sides):
+    the SDK's frame parsing, decoding and `Stream` against the loop a user would write."""
+    import websocket  # the bench needs it on both sides; the SDK imports it on first use
+
+    from controldeck.testing.runagent import FakeRunAgent
+
+    count = env.scale.sse_events
+    chunks = [f"chunk-{i}" for i in range(count)]
+    with FakeRunAgent(_AGENT_ID, entrypoints={"many_stream": lambda: iter(chunks)}) as fake:
+        start = json.dumps({"entrypoint_tag": "many_stream", "input_args": [], "input_kwargs": {},
+                            "timeout_seconds": 300, "async_execution": False})  # fmt: skip
+        ws_url = f"ws://127.0.0.1:{fake.port}{_AGENT}/run-stream"
+
+        def raw() -> float:
+            started = time.perf_counter()
+            ws = websocket.create_connection(ws_url, timeout=10)
+            ws.send(start)
+            seen = []
+            while True:
+                frame = json.loads(ws.recv())
+                if frame["type"] == "data":
+                    seen.append(json.loads(json.loads(frame["content"])["payload"]))
+                elif frame.get("status") == "stream_completed":
+                    break
+            ws.close()
+            _check(seen == chunks, f"every raw frame read ({len(seen)})")
+            return (time.perf_counter() - started) / count
+
+        with RunAgentClient(
+            _AGENT_ID, "many_stream", local=True, host="127.0.0.1", port=fake.port
+        ) as client:
+
+            def sdk() -> float:
+                started = time.perf_counter()
+                with client.run_stream() as stream:
+                    seen = list(stream)
+                _check(seen == chunks, f"every frame through run_stream ({len(seen)})")
+                return (time.perf_counter() - started) / count
+
+            return env.compare(raw, sdk, figure="value")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controldeck.testing.runbeam import FakeRunbeam
+from tests.docs import harness
 from tests.docs.harness import (
     DocsError,
     Snippet,
@@ -27,6 +28,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("BASE_URL", "TOKEN", "MACHINE_TOKEN", "ENCRYPTION_KEY"):
         monkeypatch.delenv(f"RUNBEAM_{name}", raising=False)
+    # RunAgent docs find their agent in ~/.runagent; a developer's cache dir or key must not.
+    for name in ("CACHE_DIR", "API_KEY", "BASE_URL"):
+        monkeypatch.delenv(f"RUNAGENT_{name}", raising=False)
 
 
 @pytest.mark.parametrize("doc", documents(), ids=str)
@@ -122,7 +126,9 @@ def test_extract_rejects_bad_markers(text: str, message: str) -> None:
         extract(Path("x.md"), text)
 
 
-def test_a_platform_without_a_fake_is_reported() -> None:
+def test_a_platform_without_a_fake_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every platform has its DocsPlatform now: take one away, as a new platform would be.
+    monkeypatch.delitem(harness.PLATFORMS, "runagent")
     snippets = [Snippet(Path("README.md"), 3, "from controldeck.runagent import AgentClient\n")]
     with pytest.raises(DocsError, match=r"\['runagent'\]: add a DocsPlatform"):
         platforms_of(Path("README.md"), snippets)

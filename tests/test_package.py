@@ -65,6 +65,26 @@ def test_import_rune_defers_models_and_cattrs_until_used() -> None:
     assert "controldeck._generated.rune" in used
 
 
+def test_import_runagent_defers_models_cattrs_websocket_and_sqlite_until_used() -> None:
+    deferred = {
+        "controldeck._generated.runagent",
+        "controldeck._core._websocket",
+        "cattrs",
+        "websocket",
+        "sqlite3",
+        "controldeck.testing",
+    }
+    assert deferred.isdisjoint(_modules_after("import controldeck.runagent"))
+    # The registry is read (sqlite3 loaded) only when a lookup runs: here a missing file.
+    used = _modules_after(
+        "import controldeck.runagent as r; r.AgentArchitecture; "
+        "exec('try: r.lookup_local_agent(\\'a\\', \\'/nonexistent/r.db\\')\\n"
+        "except r.AgentNotFoundError: pass')"
+    )
+    assert {"controldeck._generated.runagent", "sqlite3"} <= used
+    assert "websocket" not in used
+
+
 def test_lazy_names_are_the_real_objects() -> None:
     import controldeck.runbeam as runbeam
     from controldeck._generated import runbeam as generated
@@ -94,6 +114,7 @@ def test_platform_is_reachable_lazily_from_the_top_package() -> None:
         "controldeck.akribes",
         "controldeck.beampipe",
         "controldeck.rune",
+        "controldeck.runagent",
     ],
 )
 def test_all_is_sorted_and_complete(module: str) -> None:

@@ -58,7 +58,7 @@ __all__ = [
     "__version__",
 ]
 
-_PLATFORMS = frozenset({"akribes", "beampipe", "runbeam", "rune", "testing"})
+_PLATFORMS = frozenset({"akribes", "beampipe", "runagent", "runbeam", "rune", "testing"})
 
 
 def __getattr__(name: str) -> Any:

@@ -176,7 +176,10 @@ def _run(
             continue
         code = snippet.code
         for platform in platforms:
-            code = code.replace(platform.placeholder, fakes[platform.name].url)
+            fake = fakes[platform.name]
+            code = code.replace(platform.placeholder, fake.url)
+            for text, replacement in platform.rewrites:
+                code = code.replace(text, replacement.format(fake=fake))
         # Padding keeps the document's line numbers in tracebacks.
         padded = "\n" * (snippet.line - 1) + code
         exec(compile(padded, str(ROOT / doc), "exec"), namespace)

@@ -31,12 +31,16 @@ class DocsPlatform:
         fake: `module:Class` of the fake, a `LoopbackServer` that takes no arguments.
         prelude: Typed Python run before the document's snippets, with the running fake
             bound to `<name>_fake`.
+        rewrites: More `(text, replacement)` pairs applied like the placeholder, for
+            addresses the docs do not write as one origin (`port=8450`); the replacement
+            is formatted with the running fake as `fake`.
     """
 
     name: str
     placeholder: str
     fake: str
     prelude: str
+    rewrites: tuple[tuple[str, str], ...] = ()
 
     @property
     def fake_var(self) -> str:
@@ -135,4 +139,22 @@ rune_token = rune_fake.seed_token  # the reader's own token (the fake's seeded r
 """,
 )
 
-PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE, RUNE)}
+RUNAGENT = DocsPlatform(
+    name="runagent",
+    placeholder="https://backend.run-agent.ai",
+    fake="controldeck.testing.runagent:FakeRunAgent",
+    rewrites=(('host="127.0.0.1", port=8450', 'host="127.0.0.1", port={fake.port}'),),
+    prelude="""\
+import socket as _socket
+from pathlib import Path as _Path
+
+# The reader served the agent with `runagent serve`, which recorded it in ~/.runagent.
+runagent_fake.register(_Path.home() / ".runagent")
+# A port nothing listens on: the reader's agent that has stopped.
+with _socket.socket() as _probe:
+    _probe.bind(("127.0.0.1", 0))
+    closed_port = _probe.getsockname()[1]
+""",
+)
+
+PLATFORMS = {p.name: p for p in (RUNBEAM, AKRIBES, BEAMPIPE, RUNE, RUNAGENT)}

@@ -58,13 +58,23 @@ Each message is decoded as JSON before `parse` sees it (`ndjson_stream` likewise
 `on_end` (default: `raise_end_error`, a `StreamError` naming the code); a body that ends
 without one is a `StreamError`.
 
-Any other source (RunAgent over a WebSocket)::
+A WebSocket (RunAgent's run-stream) is `websocket_stream` in `_websocket.py`: it connects,
+sends the start message, and hands `parse` each text frame, which returns an item, None
+(skip) or `END`; the library's errors become controldeck errors (then `map_error`'s)::
 
-    ws = websocket.create_connection(url, timeout=idle)
-    def items() -> Iterator[RunEvent]:
-        for text in ws:   # the platform maps its library's errors to controldeck errors
-            yield structure(json.loads(text), RunEvent)
-    return Stream(items(), close=ws.close, terminal=lambda e: e.type == "completed")
+    def parse(text: str) -> Any:
+        frame = json.loads(text)
+        if frame["type"] == "status":
+            return END if frame["status"] == "stream_completed" else None
+        return decode_result(frame["content"])
+
+    return websocket_stream(
+        ws_url, parse, send=json.dumps(payload), connect_timeout=5, idle_timeout=60,
+        secrets=[api_key], map_error=to_runagent_error,
+    )
+
+Any other source: `Stream(items, close=release, terminal=...)` over a generator that
+raises only controldeck errors.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ A fake subclasses `LoopbackServer`, registers its routes with `add_route` and ke
 state. The base owns the socket and the threads, records every request, serves injected
 failures (`fail_next`) and answers unknown routes. Handlers run one at a time under a lock,
 so fakes need no locking of their own.
+
+WebSocket routes (`add_websocket_route`) are the exception: their handlers run in the
+connection's own thread, outside the lock, for as long as the socket is open (see
+`testing/_websocket.py` for the protocol side); they take the lock themselves
+(`server.lock`) around shared state.
 """
 
 from __future__ import annotations
@@ -22,18 +27,21 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from controldeck._core._redact import MASK, redact_data, redact_headers, redact_text
+from controldeck.testing._websocket import ServerWebSocket, handshake_problem
 
 __all__ = [
     "Handler",
     "LoopbackServer",
     "RecordedRequest",
     "Reply",
+    "WebSocketHandler",
     "json_reply",
     "text_reply",
 ]
 
 _POLL_INTERVAL = 0.02  # how long stop() may wait for serve_forever to notice
 _CONNECTION_TIMEOUT = 60.0  # an idle keep-alive connection is dropped after this
+_JOIN_TIMEOUT = 5.0  # stop() never waits longer than this for one connection's thread
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,11 @@ def text_reply(
 Handler = Callable[[RecordedRequest, dict[str, str]], Reply]
 """A route handler: gets the request and the decoded path parameters, returns a `Reply`."""
 
+WebSocketHandler = Callable[[ServerWebSocket, RecordedRequest, dict[str, str]], Reply | None]
+"""A WebSocket route handler: gets the (not yet accepted) socket, the upgrade request and
+the decoded path parameters. Returning a `Reply` before accepting rejects the handshake
+with it; returning None ends the session (see `LoopbackServer.add_websocket_route`)."""
+
 
 @dataclass
 class _Failure:
@@ -154,6 +167,12 @@ class _Route:
     handler: Handler
 
 
+@dataclass(frozen=True)
+class _WebSocketRoute:
+    pattern: re.Pattern[str]
+    handler: WebSocketHandler
+
+
 def _compile_template(template: str) -> re.Pattern[str]:
     """`/api/gateways/{id}` → a pattern whose named groups each match one path segment."""
     parts = re.split(r"\{(\w+)\}", template)
@@ -173,7 +192,11 @@ class LoopbackServer:
         port: TCP port to listen on; 0 picks a free one.
 
     Attributes:
-        requests: Every request received, oldest first (failures and 404s included).
+        requests: Every request received, oldest first (failures, 404s and WebSocket
+            upgrade requests included).
+        websockets: Every WebSocket handed to a handler, oldest first.
+        lock: The lock HTTP handlers run under; WebSocket handlers take it around shared
+            state.
 
     Example:
         >>> class Echo(LoopbackServer):
@@ -189,8 +212,10 @@ class LoopbackServer:
         self.requests: list[RecordedRequest] = []
         self._port = port
         self._routes: list[_Route] = []
+        self._websocket_routes: list[_WebSocketRoute] = []
         self._failures: list[_Failure] = []
         self._lock = threading.RLock()
+        self.websockets: list[ServerWebSocket] = []
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -226,7 +251,8 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, drop open connections, join the threads and close the socket.
+        """Stop serving, drop open connections (WebSockets too, without a close frame: a
+        handler blocked in `recv()` gets None), join the threads and close the socket.
 
         Calling it twice, or on a server that never started, does nothing.
 
@@ -265,6 +291,35 @@ class LoopbackServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def lock(self) -> threading.RLock:
+        """The dispatch lock (reentrant): HTTP handlers run holding it."""
+        return self._lock
+
+    @property
+    def open_connections(self) -> int:
+        """TCP connections being served now (keep-alive HTTP and WebSocket alike).
+
+        Example:
+            >>> server.open_connections
+            0
+        """
+        httpd = self._httpd
+        return 0 if httpd is None else httpd.connection_count()
+
+    def wait_idle(self, timeout: float = 1.0) -> bool:
+        """Wait until no connection is open (every client closed, every handler returned).
+
+        Returns:
+            True when idle; False when connections were still open after `timeout`.
+
+        Example:
+            >>> stream.close()
+            >>> assert server.wait_idle()  # no socket left behind
+        """
+        httpd = self._httpd
+        return True if httpd is None else httpd.wait_idle(timeout)
+
+    @property
     def url(self) -> str:
         """The origin, like `http://127.0.0.1:50123` (no trailing slash).
 
@@ -288,6 +343,35 @@ class LoopbackServer:
             >>> server.add_route("GET", "/ping", lambda req, params: json_reply(200, {}))
         """
         self._routes.append(_Route(method.upper(), _compile_template(template), handler))
+
+    def add_websocket_route(self, template: str, handler: WebSocketHandler) -> None:
+        """Serve WebSocket upgrades (`GET` with `Upgrade: websocket`) on `template` with `handler`.
+
+        The upgrade request is recorded in `requests` and `fail_next` applies to it (a
+        queued failure rejects the handshake with its reply). An upgrade no WebSocket route
+        matches goes to `websocket_not_found`. The handler runs in the connection's own
+        thread, outside the dispatch lock, and may block as long as it likes (`ws.recv()`
+        returns None once the client closes or the server stops). It gets the socket
+        before the handshake is answered:
+
+        - reject: return a `Reply` (or call `ws.reject(status, body)`) before accepting;
+        - accept: `ws.accept()`, or implicitly the first `send_*`/`recv`/`close`;
+        - when it returns, the server closes the socket with 1000 (accepting first if it
+          never answered; nothing happens if it already closed or aborted). A handler
+          that raises gets a 500 reply before accepting, a close with 1011 after
+          (the exception is kept in `ws.handler_error`).
+
+        Args:
+            template: Path with `{name}` placeholders, like `/api/v1/agents/{id}/run-stream`.
+            handler: Called with the socket, the upgrade request and the path parameters.
+
+        Example:
+            >>> def echo(ws, request, params):
+            ...     while (message := ws.recv()) is not None:
+            ...         ws.send_text(message)
+            >>> server.add_websocket_route("/echo", echo)
+        """
+        self._websocket_routes.append(_WebSocketRoute(_compile_template(template), handler))
 
     def fail_next(
         self,
@@ -352,6 +436,18 @@ class LoopbackServer:
         """
         return json_reply(404, {"message": "Not Found"})
 
+    def websocket_not_found(self, request: RecordedRequest) -> Reply:
+        """The reply to a WebSocket upgrade no WebSocket route matches (under the lock).
+
+        The default routes it like a plain request (an HTTP route on that path answers,
+        else `not_found`). Starlette answers 403; override to do the same.
+
+        Example:
+            >>> server.websocket_not_found(request).status
+            404
+        """
+        return self._route(request)
+
     def method_not_allowed(self, request: RecordedRequest, allowed: list[str]) -> Reply:
         """The reply when the path exists but not for this method.
 
@@ -370,12 +466,41 @@ class LoopbackServer:
     def _dispatch(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
-            for failure in self._failures:
-                if failure.matches(request):
-                    failure.times -= 1
-                    if failure.times == 0:
-                        self._failures.remove(failure)
-                    return failure.reply
+            failure = self._queued_failure(request)
+            return failure if failure is not None else self._route(request)
+
+    def _dispatch_websocket(
+        self, request: RecordedRequest
+    ) -> Reply | tuple[WebSocketHandler, dict[str, str]]:
+        """Record an upgrade request; its failure reply, its handler, or the 'not found'."""
+        with self._lock:
+            self.requests.append(request)
+            failure = self._queued_failure(request)
+            if failure is not None:
+                return failure
+            for ws_route in self._websocket_routes:
+                match = ws_route.pattern.fullmatch(request.path)
+                if match is not None:
+                    params = {k: unquote(v) for k, v in match.groupdict().items()}
+                    return ws_route.handler, params
+            return self.websocket_not_found(request)
+
+    def _websocket_opened(self, ws: ServerWebSocket) -> None:
+        with self._lock:
+            self.websockets.append(ws)
+
+    def _queued_failure(self, request: RecordedRequest) -> Reply | None:
+        for failure in self._failures:
+            if failure.matches(request):
+                failure.times -= 1
+                if failure.times == 0:
+                    self._failures.remove(failure)
+                return failure.reply
+        return None
+
+    def _route(self, request: RecordedRequest) -> Reply:
+        """The route table's reply (called under the lock)."""
+        with self._lock:
             allowed: list[str] = []
             for route in self._routes:
                 match = route.pattern.fullmatch(request.path)
@@ -401,11 +526,14 @@ class _HTTPServer(ThreadingHTTPServer):
     """Tracks open connections so `stop()` can end idle keep-alive ones and join them."""
 
     daemon_threads = True
+    # The stdlib's backlog of 5 drops connects when eight clients (threads, WebSocket
+    # streams) arrive at once; the dropped one is retried about a second later.
+    request_queue_size = 64
     owner: LoopbackServer
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         self._connections: dict[socket.socket, threading.Thread] = {}
-        self._connections_lock = threading.Lock()
+        self._connections_lock = threading.Condition()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -418,18 +546,27 @@ class _HTTPServer(ThreadingHTTPServer):
         thread.start()
 
     def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
         with self._connections_lock:
             self._connections.pop(request, None)
-        super().shutdown_request(request)
+            self._connections_lock.notify_all()
+
+    def connection_count(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._connections_lock:
+            return self._connections_lock.wait_for(lambda: not self._connections, timeout)
 
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections.items())
         for sock, _ in connections:
-            with contextlib.suppress(OSError):  # wakes a handler blocked on the next request
+            with contextlib.suppress(OSError):  # wakes a handler blocked on a read
                 sock.shutdown(socket.SHUT_RDWR)
         for _, thread in connections:
-            thread.join()
+            thread.join(_JOIN_TIMEOUT)  # a handler stuck elsewhere must not hang stop()
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -439,23 +576,91 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def _handle(self) -> None:
+        if self.command == "GET" and "websocket" in self.headers.get("Upgrade", "").lower():
+            self._websocket()
+            return
         self._send(self._reply())
 
-    def _reply(self) -> Reply:
-        """Record the request and ask the fake for its reply."""
+    def _record(self) -> RecordedRequest:
         body = self._read_body()
         parts = urlsplit(self.path)
-        request = RecordedRequest(
+        return RecordedRequest(
             method=self.command,
             path=parts.path,
             query=dict(parse_qsl(parts.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
         )
+
+    def _reply(self) -> Reply:
+        """Record the request and ask the fake for its reply."""
+        request = self._record()
         try:
             return self.server.owner._dispatch(request)
         except Exception as exc:  # a bug in a fake must reach the test as a reply, not a reset
             return self._crash_reply(exc)
+
+    def _websocket(self) -> None:
+        """Serve an upgrade request: reject it, or run its handler over the socket."""
+        self.close_connection = True  # after a WebSocket (or a refused one) the TCP goes
+        request = self._record()
+        owner = self.server.owner
+        try:
+            target = owner._dispatch_websocket(request)
+        except Exception as exc:
+            target = self._crash_reply(exc)
+        if isinstance(target, Reply):
+            self._send(target)
+            return
+        problem = handshake_problem(request.headers)
+        if problem is not None:
+            status, text = problem
+            extra = {"Sec-WebSocket-Version": "13"} if status == 426 else None
+            self._send(text_reply(status, text, headers=extra))
+            return
+        handler, params = target
+        ws = ServerWebSocket(
+            self.connection, request.headers, request=request, buffered=self._buffered()
+        )
+        owner._websocket_opened(ws)
+        try:
+            result = handler(ws, request, params)
+        except Exception as exc:
+            ws.handler_error = exc
+            if ws.accepted:
+                ws.close(1011, f"handler failed: {exc!r}"[:120])
+            else:
+                crash = self._crash_reply(exc)
+                ws.reject(crash.status, crash.body, content_type=crash.content_type)
+        else:
+            if isinstance(result, Reply):
+                if ws.accepted:
+                    message = "the handler returned a Reply after accepting"
+                    ws.handler_error = RuntimeError(message)
+                    ws.close(1011, message)
+                else:
+                    ws.reject(
+                        result.status,
+                        result.body,
+                        content_type=result.content_type,
+                        headers=result.headers,
+                    )
+            else:
+                ws.close(1000)
+        finally:
+            ws.abort()  # whatever happened above, the TCP connection is over
+
+    def _buffered(self) -> bytes:
+        """Bytes the client sent after its handshake that `rfile` already read ahead."""
+        sock = self.connection
+        timeout = sock.gettimeout()
+        try:
+            sock.setblocking(False)
+            return self.rfile.read1(65536) or b""
+        except (OSError, ValueError):
+            return b""
+        finally:
+            sock.settimeout(timeout)
 
     def _crash_reply(self, exc: Exception) -> Reply:
         """The 500 a fake answers when one of its handlers raised (in its error shape)."""
