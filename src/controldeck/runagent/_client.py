@@ -850,17 +850,22 @@ class RunAgentClient(BaseClient):
                 problems=["expected an object @ $"],
             )
         if body.get("success") is False:
-            raise error_from_envelope(
-                body.get("error"),
-                local=s.local,
-                agent_id=s.agent_id,
-                status_code=200,
-                request_id=_str_or_none(body.get("request_id")),
-                op="run",
-                tag=s.entrypoint_tag,
-                secrets=self._secrets,
-            )
+            raise self._envelope_error(body, "run")
         return run_result(body, tag=s.entrypoint_tag)
+
+    def _envelope_error(self, body: Mapping[str, Any], op: Op) -> RunAgentError:
+        """The error of an HTTP 200 reply that says `success: false`."""
+        s = self._settings
+        return error_from_envelope(
+            body.get("error"),
+            local=s.local,
+            agent_id=s.agent_id,
+            status_code=200,
+            request_id=_str_or_none(body.get("request_id")),
+            op=op,
+            tag=s.entrypoint_tag,
+            secrets=self._secrets,
+        )
 
     def _payload(self, input_args: Any, input_kwargs: Any) -> bytes:
         """The run body / stream start message, serialised (key order as built)."""
@@ -915,7 +920,6 @@ class RunAgentClient(BaseClient):
         )
 
     def _architecture_from(self, body: Any) -> AgentArchitecture:
-        s = self._settings
         if not isinstance(body, dict):
             raise ArchitectureMissingError(
                 "Architecture response is not a JSON object",
@@ -923,16 +927,7 @@ class RunAgentClient(BaseClient):
             )
         if "success" in body:
             if body.get("success") is False:
-                raise error_from_envelope(
-                    body.get("error"),
-                    local=s.local,
-                    agent_id=s.agent_id,
-                    status_code=200,
-                    request_id=_str_or_none(body.get("request_id")),
-                    op="architecture",
-                    tag=s.entrypoint_tag,
-                    secrets=self._secrets,
-                )
+                raise self._envelope_error(body, "architecture")
             data = body.get("data")
             request_id = _str_or_none(body.get("request_id"))
         else:
