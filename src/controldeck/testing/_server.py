@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from controldeck._core._redact import MASK, redact_data, redact_headers, redact_text
@@ -208,6 +208,10 @@ class LoopbackServer:
         {'word': 'hi'}
     """
 
+    handler_class: ClassVar[type[BaseHTTPRequestHandler] | None] = None
+    """The request handler (None: the plain one); a fake that streams replies or mimics
+    a server's headers names its subclass of it here."""
+
     def __init__(self, *, port: int = 0) -> None:
         self.requests: list[RecordedRequest] = []
         self._port = port
@@ -238,7 +242,7 @@ class LoopbackServer:
         """
         if self._httpd is not None:
             raise RuntimeError(f"{type(self).__name__} is already running at {self.url}")
-        httpd = _HTTPServer(("127.0.0.1", self._port), _RequestHandler)
+        httpd = _HTTPServer(("127.0.0.1", self._port), self.handler_class or _RequestHandler)
         httpd.owner = self
         thread = threading.Thread(
             target=httpd.serve_forever,

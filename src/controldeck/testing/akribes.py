@@ -135,6 +135,8 @@ class FakeAkribes(ConfigRoutes, BenchRoutes, LoopbackServer):
         'echo'
     """
 
+    handler_class = _StreamingHandler
+
     def __init__(self, *, port: int = 0, seed: bool = True) -> None:
         super().__init__(port=port)
         self.service_token = "fake-akribes-service-token"
@@ -190,9 +192,6 @@ class FakeAkribes(ConfigRoutes, BenchRoutes, LoopbackServer):
             >>> fake.stop()
         """
         super().start()
-        assert self._httpd is not None
-        # Set before anyone knows the port, so no request meets the plain handler.
-        self._httpd.RequestHandlerClass = _StreamingHandler
         self._closing = False
         return self
 

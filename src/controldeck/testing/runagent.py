@@ -186,6 +186,8 @@ class FakeRunAgent(StreamRoutes, LoopbackServer):
         '{"type": "string", "payload": "\\\\"HI\\\\""}'
     """
 
+    handler_class = _UvicornHandler
+
     def __init__(
         self,
         agent_id: str = DEFAULT_AGENT_ID,
@@ -226,8 +228,6 @@ class FakeRunAgent(StreamRoutes, LoopbackServer):
             >>> fake.stop()
         """
         super().start()
-        assert self._httpd is not None
-        self._httpd.RequestHandlerClass = _UvicornHandler  # before anyone knows the port
         self._started_at = self._clock()
         return self
 

@@ -243,6 +243,8 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         'SERVICE_STATUS_PENDING'
     """
 
+    handler_class = _StreamingHandler
+
     def __init__(
         self,
         *,
@@ -301,8 +303,6 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
             >>> fake.stop()
         """
         super().start()
-        assert self._httpd is not None
-        self._httpd.RequestHandlerClass = _StreamingHandler  # before anyone knows the port
         self._closing = False
         return self
 
