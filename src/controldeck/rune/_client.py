@@ -18,6 +18,7 @@ from controldeck.errors import InvalidArgumentError
 from controldeck.rune._admin import AdminAPI
 from controldeck.rune._base import Transport
 from controldeck.rune._errors import parse_rune_error
+from controldeck.rune._exec import ExecAPI
 from controldeck.rune._grpc import (
     DEFAULT_GRPC_TARGET,
     TLS,
@@ -42,7 +43,7 @@ DEFAULT_BASE_URL = "http://localhost:7861"
 TRANSPORTS = ("connect", "rest", "grpc")
 
 
-class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
+class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI, ExecAPI):
     """Client for a Rune server (runed) over HTTP or gRPC.
 
     Three wires, one API. `transport="connect"` (the default) is what current runed builds
