@@ -472,7 +472,7 @@ class TestClosing:
         deadline = time.monotonic() + 1.0
         while client_threads() > before and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert client_threads() == before, [t.name for t in threading.enumerate()]
+        assert client_threads() <= before, [t.name for t in threading.enumerate()]
 
 
 def client_threads() -> int:
