@@ -264,7 +264,7 @@ def test_one_client_serves_many_threads(grpc_fake: FakeRune) -> None:
                 thread.join()
 
     def client_side() -> int:  # threads but the fake's gRPC server pool
-        return sum(1 for t in threading.enumerate() if not t.name.startswith("ThreadPool"))
+        return sum(1 for t in threading.enumerate() if not t.name.startswith("FakeRune-grpc"))
 
     run_round()
     baseline = client_side()
