@@ -332,7 +332,10 @@ def test_errors_are_grpc_statuses_with_the_server_s_messages(
             timeout=TIMEOUT,
         )
     )
-    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (bad.code(), bad.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "scale must be a non-negative integer",
+    )
     assert bad.details() == connect_error(
         fake, "ServiceService/ScaleService", {"name": "api", "scale": -1}
     )
@@ -895,6 +898,16 @@ def test_exec_requests_are_checked(fake: FakeRune, channel: grpc.Channel) -> Non
 # -- stopping -----------------------------------------------------------------------------------
 
 
+def _fake_threads(timeout: float = 1.0) -> list[str]:
+    """The fake's per-call threads still running after waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        names = [t.name for t in threading.enumerate() if t.name.startswith("FakeRune-grpc-")]
+        if not names or time.monotonic() > deadline:
+            return names
+        time.sleep(0.01)
+
+
 def _settle(expected: int, timeout: float = 1.0) -> int:
     deadline = time.monotonic() + timeout
     while threading.active_count() != expected and time.monotonic() < deadline:
@@ -919,6 +932,10 @@ def test_stop_ends_open_streams_at_once_and_leaves_no_threads() -> None:
             iter(exec_box), metadata=auth(fake), timeout=TIMEOUT
         )
         next(exec_call)
+        silent = Outbox()  # a bidi call whose first request never comes
+        silent_call = exec_pb2_grpc.ExecServiceStub(channel).StreamExec(
+            iter(silent), metadata=auth(fake), timeout=TIMEOUT
+        )
         watch_call = service_pb2_grpc.ServiceServiceStub(channel).WatchServices(
             service_pb2.WatchServicesRequest(), metadata=auth(fake), timeout=TIMEOUT
         )
@@ -933,7 +950,9 @@ def test_stop_ends_open_streams_at_once_and_leaves_no_threads() -> None:
                 "server shutting down",
             )
         assert list(watch_call) == []  # a watch ends cleanly, as over Connect
+        assert rpc_error(lambda: list(silent_call)).code() == grpc.StatusCode.UNAVAILABLE
     finally:
+        silent.close()
         log_box.close()
         exec_box.close()
         channel.close()
@@ -961,7 +980,9 @@ def test_fifty_streams_opened_and_closed_leave_no_threads() -> None:
                 json_format.MessageToDict(r)
                 for r in exec_stub.StreamExec(iter(box), metadata=auth(fake), timeout=TIMEOUT)
             ]
-            box.close()
             assert replies[-1] == {"exit": {}}
+            # the fake's threads of a finished call end while the client's side is open
+            assert _fake_threads() == []
+            box.close()
         assert len(fake.grpc_messages) == 50
     assert _settle(before) == before

@@ -461,11 +461,24 @@ class GrpcServer:
         self.target = f"127.0.0.1:{self.port}"
 
     def start(self) -> GrpcServer:
+        """Serve (grpcio's own threads).
+
+        Returns:
+            The server itself.
+
+        Example:
+            >>> server = GrpcServer(fake).start()
+        """
         self._server.start()
         return self
 
     def stop(self) -> None:
-        """Wake every waiting stream and program, cancel every call, join the threads."""
+        """Wake every waiting stream and program, let the calls end (cancel those still
+        open after a short grace), and join the threads.
+
+        Example:
+            >>> server.stop()
+        """
         self.stopping.set()
         with self.fake.lock:
             followers, self._followers = self._followers, []
@@ -483,11 +496,22 @@ class GrpcServer:
 
     @property
     def log_followers(self) -> int:
+        """How many StreamLogs calls are following now.
+
+        Example:
+            >>> server.log_followers
+            0
+        """
         with self.fake.lock:
             return len(self._followers)
 
     def push_logs(self, namespace: str, key: str, rows: list[Json]) -> None:
-        """Lines `add_log_lines` stored under `(namespace, key)` (called under the lock)."""
+        """Hand lines `add_log_lines` stored under `(namespace, key)` to the calls that
+        follow them (called under the fake's lock).
+
+        Example:
+            >>> server.push_logs("default", "api-0", rows)
+        """
         for follower in self._followers:
             if follower.namespace == namespace and key in self._log_keys(follower):
                 for row in rows:
