@@ -986,3 +986,29 @@ def test_fifty_streams_opened_and_closed_leave_no_threads() -> None:
             box.close()
         assert len(fake.grpc_messages) == 50
     assert _settle(before) == before
+
+
+def test_watch_scaling_over_grpc_reports_until_complete(
+    fake: FakeRune, channel: grpc.Channel
+) -> None:
+    stub = service_pb2_grpc.ServiceServiceStub(channel)
+    replies = list(
+        stub.WatchScaling(
+            service_pb2.WatchScalingRequest(service_name="api", target_scale=1),
+            metadata=auth(fake),
+            timeout=TIMEOUT,
+        )
+    )
+    assert [(r.current_scale, r.target_scale, r.running_instances, r.complete)
+            for r in replies] == [(1, 1, 1, True), (1, 1, 1, True)]  # fmt: skip
+    missing = rpc_error(
+        lambda: stub.WatchScaling(
+            service_pb2.WatchScalingRequest(service_name="ghost"),
+            metadata=auth(fake),
+            timeout=TIMEOUT,
+        )
+    )
+    assert (missing.code(), missing.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "service not found: default/ghost",
+    )

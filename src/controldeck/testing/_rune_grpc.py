@@ -774,9 +774,7 @@ class GrpcServer:
                     follower.events.put(("error", _Abort.of(exc)))
                     return
                 follower.events.put(("update", current))
-        except grpc.RpcError:
-            return  # the call ended (cancelled, or the server stopped)
-        except Exception:
+        except Exception:  # grpc.RpcError: the call ended (cancelled, or the server stopped)
             return
 
     # -- StreamExec ---------------------------------------------------------------------------
