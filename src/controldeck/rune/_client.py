@@ -115,7 +115,11 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI, ExecAPI):
             raise InvalidArgumentError(
                 f"transport must be 'connect', 'grpc' or 'rest', got {transport!r}"
             )
-        target = check_grpc_target(from_env(grpc_target, GRPC_TARGET_ENV) or DEFAULT_GRPC_TARGET)
+        target = check_grpc_target(
+            grpc_target
+            if grpc_target is not None
+            else from_env(None, GRPC_TARGET_ENV) or DEFAULT_GRPC_TARGET
+        )
         if not isinstance(tls, bool | bytes | str | os.PathLike):
             raise InvalidArgumentError(
                 "tls must be True, False, PEM bytes or the path of a PEM file, "

@@ -251,12 +251,16 @@ class GrpcWire:
 
     @staticmethod
     def to_json(message: Any) -> dict[str, Any]:
-        """A message's protojson dict: camelCase keys, every scalar and list printed."""
+        """A message's protojson dict as runed's Connect codec writes it (`EmitUnpopulated`):
+        camelCase keys, every scalar, list and map printed, and an unset sub-message as
+        `null` — so a model decoded from gRPC is equal to one decoded from Connect
+        (`service.resources is None` on both)."""
         from google.protobuf import json_format
 
         data: dict[str, Any] = json_format.MessageToDict(
             message, always_print_fields_with_no_presence=True
         )
+        _fill_nulls(message, data)
         return data
 
     def metadata(self, extra: Mapping[str, str] | None = None, *, auth: bool = True) -> Any:
@@ -486,6 +490,47 @@ def _message_class(name: str) -> Any:
             raise InvalidArgumentError(f"rune.api has no message {name!r}")
         _CLASSES[name] = cls
     return cls
+
+
+_MESSAGE_FIELDS: dict[str, list[tuple[str, str, bool, bool]]] = {}
+
+
+def _message_fields(descriptor: Any) -> list[tuple[str, str, bool, bool]]:
+    """(name, JSON name, repeated, in a oneof) of a message's message-typed fields, maps
+    left out (MessageToDict prints those as objects)."""
+    fields = _MESSAGE_FIELDS.get(descriptor.full_name)
+    if fields is None:
+        fields = []
+        for field in descriptor.fields:
+            entry = field.message_type
+            if entry is None:
+                continue
+            if (
+                field.is_repeated
+                and entry.containing_type is descriptor
+                and entry.name.endswith("Entry")
+                and set(entry.fields_by_name) == {"key", "value"}
+            ):
+                continue  # map<K, V>: its entries are protoc's nested KEntry messages
+            fields.append(
+                (field.name, field.json_name, field.is_repeated, field.containing_oneof is not None)
+            )
+        _MESSAGE_FIELDS[descriptor.full_name] = fields
+    return fields
+
+
+def _fill_nulls(message: Any, data: dict[str, Any]) -> None:
+    """Write `null` for every unset sub-message (outside oneofs), at every depth."""
+    for name, json_name, repeated, in_oneof in _message_fields(message.DESCRIPTOR):
+        if repeated:
+            for item, item_data in zip(
+                getattr(message, name), data.get(json_name, ()), strict=False
+            ):
+                _fill_nulls(item, item_data)
+        elif message.HasField(name):
+            _fill_nulls(getattr(message, name), data[json_name])
+        elif not in_oneof:
+            data[json_name] = None
 
 
 # -- reading a grpc error ------------------------------------------------------------------

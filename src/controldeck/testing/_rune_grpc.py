@@ -19,6 +19,10 @@
   parameter update requested"` (`"restart"`, one older upstream build).
 - `ExecService/StreamExec` (bidi) runs a `FakeProcess` in a daemon thread: a built-in
   program (see `BUILTINS`) or one added by `fake.add_exec_command`.
+- `fake.stop()` ends open log and exec streams with `UNAVAILABLE "server shutting down"`
+  (what the clients of a stopping server see) and open watches cleanly (as over
+  Connect), then stops the server (calls still open 0.5 s later are cancelled) and
+  joins its threads.
 
 Every message received on the two bidi streams is appended to `fake.grpc_messages` as
 `("LogService/StreamLogs", MessageToDict(message))`; the opening of every stream is also
@@ -80,6 +84,7 @@ ExecHandler = Callable[["FakeProcess"], int]
 _EXEC: Any = exec_pb2  # the generated modules are untyped: Any at this one boundary
 _LOGS: Any = logs_pb2
 _POLL = 0.05  # how often a waiting stream checks its client and the fake
+_STOP_GRACE = 0.5  # how long stop() lets open calls finish before cancelling them
 _CHUNK = 4096  # the largest stdout/stderr chunk of one ExecResponse
 _MODULES = (
     namespace_pb2,
@@ -136,6 +141,11 @@ class _Abort(Exception):
     @classmethod
     def of(cls, error: RuneError) -> _Abort:
         return cls(_status(error.code), error.message)
+
+
+def _shutdown() -> _Abort:
+    """How `fake.stop()` ends an open log or exec stream."""
+    return _Abort(grpc.StatusCode.UNAVAILABLE, "server shutting down")
 
 
 def _status(code: str) -> grpc.StatusCode:
@@ -451,11 +461,24 @@ class GrpcServer:
         self.target = f"127.0.0.1:{self.port}"
 
     def start(self) -> GrpcServer:
+        """Serve (grpcio's own threads).
+
+        Returns:
+            The server itself.
+
+        Example:
+            >>> server = GrpcServer(fake).start()
+        """
         self._server.start()
         return self
 
     def stop(self) -> None:
-        """Wake every waiting stream and program, cancel every call, join the threads."""
+        """Wake every waiting stream and program, let the calls end (cancel those still
+        open after a short grace), and join the threads.
+
+        Example:
+            >>> server.stop()
+        """
         self.stopping.set()
         with self.fake.lock:
             followers, self._followers = self._followers, []
@@ -464,17 +487,31 @@ class GrpcServer:
             follower.events.put(("stop", None))
         for process in processes:
             process.kill()
-        self._server.stop(grace=0).wait(2.0)
+        # Every open stream ends by itself now (watches cleanly, logs and exec with
+        # UNAVAILABLE); a short grace lets those endings reach the clients, and cancels
+        # whatever is still open after it (a bidi call whose first request never came).
+        self._server.stop(grace=_STOP_GRACE).wait(2.0)
         self._server.wait_for_termination(2.0)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     @property
     def log_followers(self) -> int:
+        """How many StreamLogs calls are following now.
+
+        Example:
+            >>> server.log_followers
+            0
+        """
         with self.fake.lock:
             return len(self._followers)
 
     def push_logs(self, namespace: str, key: str, rows: list[Json]) -> None:
-        """Lines `add_log_lines` stored under `(namespace, key)` (called under the lock)."""
+        """Hand lines `add_log_lines` stored under `(namespace, key)` to the calls that
+        follow them (called under the fake's lock).
+
+        Example:
+            >>> server.push_logs("default", "api-0", rows)
+        """
         for follower in self._followers:
             if follower.namespace == namespace and key in self._log_keys(follower):
                 for row in rows:
@@ -668,9 +705,13 @@ class GrpcServer:
                 try:
                     kind, value = follower.events.get(timeout=_POLL)
                 except queue.Empty:
-                    if not context.is_active() or self.stopping.is_set():
+                    if self.stopping.is_set():
+                        raise _shutdown() from None
+                    if not context.is_active():
                         return
                     continue
+                if self.stopping.is_set():
+                    raise _shutdown()
                 if kind == "stop":
                     return
                 if kind == "error":
@@ -733,9 +774,7 @@ class GrpcServer:
                     follower.events.put(("error", _Abort.of(exc)))
                     return
                 follower.events.put(("update", current))
-        except grpc.RpcError:
-            return  # the call ended (cancelled, or the server stopped)
-        except Exception:
+        except Exception:  # grpc.RpcError: the call ended (cancelled, or the server stopped)
             return
 
     # -- StreamExec ---------------------------------------------------------------------------
@@ -856,7 +895,9 @@ class GrpcServer:
             try:
                 kind, value = output.get(timeout=_POLL)
             except queue.Empty:
-                if not context.is_active() or self.stopping.is_set() or proc.killed:
+                if self.stopping.is_set():
+                    raise _shutdown() from None
+                if not context.is_active() or proc.killed:
                     return
                 now = time.monotonic()
                 if hangup_at is not None and now >= hangup_at:
@@ -868,6 +909,8 @@ class GrpcServer:
                                                       "signal": "SIGKILL"})  # fmt: skip
                     return
                 continue
+            if self.stopping.is_set():
+                raise _shutdown()
             if kind == "stdout":
                 yield _EXEC.ExecResponse(stdout=value)
             elif kind == "stderr":

@@ -492,7 +492,8 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         level: str = "info",
         event: str | None = None,
     ) -> None:
-        """Append lines to a log target (an instance name or id, a service, or any name).
+        """Append lines to a log target (an instance name or id, a service, or any name);
+        open gRPC StreamLogs calls that follow the target get them at once.
 
         Args:
             target: What `GET /v1/namespaces/{ns}/logs/{target}` names.

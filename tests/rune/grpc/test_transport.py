@@ -245,29 +245,38 @@ def test_deadline_bounds_the_call(grpc_fake: FakeRune) -> None:
 
 
 def test_one_client_serves_many_threads(grpc_fake: FakeRune) -> None:
-    baseline = threading.active_count()
     errors: list[BaseException] = []
-    with _client(grpc_fake) as rune:
 
-        def work() -> None:
-            try:
-                for _ in range(20):
-                    assert rune.get_namespace("default").name == "default"
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+    def run_round() -> None:
+        with _client(grpc_fake) as rune:
 
-        threads = [threading.Thread(target=work) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+            def work() -> None:
+                try:
+                    for _ in range(20):
+                        assert rune.get_namespace("default").name == "default"
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+    def client_side() -> int:  # threads but the fake's gRPC server pool
+        return sum(1 for t in threading.enumerate() if not t.name.startswith("FakeRune-grpc"))
+
+    run_round()
+    baseline = client_side()
+    for _ in range(3):
+        run_round()
     assert errors == []
     calls = [r for r in grpc_fake.requests if r.path.endswith("/GetNamespace")]
-    assert len(calls) == 160
+    assert len(calls) == 4 * 160
     deadline = time.monotonic() + 2
-    while threading.active_count() > baseline + 2 and time.monotonic() < deadline:
+    while client_side() > baseline and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert threading.active_count() <= baseline + 2  # grpc keeps at most its own pollers
+    assert client_side() <= baseline  # closed clients leave no threads behind
 
 
 def test_a_watch_over_grpc_replays_then_follows(grpc_fake: FakeRune) -> None:
