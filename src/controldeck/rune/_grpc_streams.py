@@ -454,7 +454,9 @@ class _LogCall:
                 raise StreamError("the log stream is closed: open a new one with logs()")
             merged = attrs.evolve(self._params, **changes)
             message = self._wire.message("LogRequest", merged.request(update=True))
-            if not self._requests.put(message):
+            # A call that ended after an earlier update is being reopened (an older runed):
+            # the reopen sends the merged parameters, this change included.
+            if not self._requests.put(message) and not self._updated:
                 raise StreamError(
                     "the log stream has ended: open a new one with logs() to read more"
                 )

@@ -236,6 +236,25 @@ class TestFollow:
         ]
         assert opened(fake) == 2
 
+    def test_a_second_update_while_the_restart_is_pending_is_not_lost(
+        self, fake: FakeRune, rune: RuneClient
+    ) -> None:
+        fake.log_update_mode = "restart"
+        with rune.logs("api", follow=True, tail=1) as lines:
+            assert next(lines).content == "gamma warn"
+            lines.update_log_params(filter="a")
+            wait_until(lambda: fake.log_followers == 0)  # the server ended the call
+            lines.update_log_params(tail=1)
+            assert next(lines).content == "gamma warn"
+        assert sent(fake)[-1] == {
+            "resourceTarget": "api",
+            "namespace": "default",
+            "follow": True,
+            "tail": 1,
+            "filter": "a",
+        }
+        assert opened(fake) == 2
+
     def test_update_from_another_thread_while_the_loop_waits(
         self, fake: FakeRune, rune: RuneClient
     ) -> None:
