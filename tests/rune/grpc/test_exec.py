@@ -10,7 +10,10 @@ sending, closing mid-session and thread hygiene.
 from __future__ import annotations
 
 import base64
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -522,3 +525,19 @@ class scripted:
 
     def __exit__(self, *exc: object) -> None:
         self.server.stop(0).wait(2)
+
+
+def test_the_stream_modules_load_neither_grpcio_nor_protobuf() -> None:
+    """`controldeck.rune` mixes in `ExecAPI` and may export the stream classes: importing
+    them must not load the `grpc` extra (its users may not have it)."""
+    code = (
+        "import sys, controldeck.rune._exec, controldeck.rune._grpc_streams\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] == 'grpc'\n"
+        "          or m.startswith(('google.protobuf', 'controldeck._generated'))]\n"
+        "print(loaded)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]"
