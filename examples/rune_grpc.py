@@ -14,8 +14,6 @@ Run: `make demo`, or `.venv/bin/python examples/rune_grpc.py`.
 
 from __future__ import annotations
 
-import threading
-
 from controldeck.rune import RuneClient
 from controldeck.testing.rune import FakeRune
 
@@ -42,16 +40,12 @@ def main() -> None:
                 for line in lines:
                     print(f"follow: {line.content}")
                     break  # the tail has arrived: narrow the stream to errors
-                lines.update_log_params(filter="failed", tail=0)
-                threading.Timer(
-                    0.2,
-                    fake.add_log_lines,
-                    ("api", ["GET /cart 200", "POST /pay failed: timeout"]),
-                    {"namespace": "shop"},
-                ).start()
+                lines.update_log_params(filter="failed")  # same stream, new parameters
+                fake.add_log_lines("api", ["POST /pay failed: timeout"], namespace="shop")
                 for line in lines:
                     print(f"follow (filter=failed): {line.content}")
-                    break
+                    if line.content.endswith("timeout"):
+                        break  # the new line arrived on the running stream
 
             result = rune.exec("api", ["echo", "hello from", "api"], namespace="shop")
             print(f"exec echo -> exit {result.exit_code}: {result.stdout.decode().strip()}")
