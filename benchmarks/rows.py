@@ -764,43 +764,60 @@ def rune_grpc_get_service_per_call(env: Env) -> Samples:
 def rune_grpc_logs_throughput(env: Env) -> Samples:
     """Typed `LogResponse` lines per second through `logs()` (request queue, the stream,
     protojson, models) against a loop over the generated stub that only converts each
-    message to a dict, reading the same lines from the same fake."""
+    message to a dict. The server is a bare grpcio servicer replaying the same prebuilt
+    lines (FakeRune's log store would be the bottleneck of both sides)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import grpc as grpclib
     from google.protobuf import json_format
 
     from controldeck._generated.rune_grpc import logs_pb2, logs_pb2_grpc
-    from controldeck.testing.rune import FakeRune
 
     count = min(env.scale.sse_events, 20_000)
-    with FakeRune(grpc=True) as fake:
-        fake.add_log_lines("api", [f"GET /item/{i} 200" for i in range(count)])
-        metadata = (("authorization", f"Bearer {fake.seed_token}"),)
-        channel = grpclib.insecure_channel(fake.grpc_target)
-        stub = logs_pb2_grpc.LogServiceStub(channel)
-        with (
-            channel,
-            RuneClient(
-                token=fake.seed_token, transport="grpc", grpc_target=fake.grpc_target
-            ) as client,
-        ):
+    lines = [
+        logs_pb2.LogResponse(
+            service_name="api", instance_id=f"inst-{i % 3}", instance_name=f"api-{i % 3}",
+            timestamp="2026-11-24T00:00:00Z", content=f"GET /item/{i} 200", stream="stdout",
+            log_level="info",
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+    class Replay(logs_pb2_grpc.LogServiceServicer):  # type: ignore[misc]
+        def StreamLogs(self, requests: Any, context: Any) -> Any:
+            next(requests)  # the first request: the parameters
+            yield from lines
+
+    server = grpclib.server(ThreadPoolExecutor(max_workers=4))
+    logs_pb2_grpc.add_LogServiceServicer_to_server(Replay(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    target = f"127.0.0.1:{port}"
+    channel = grpclib.insecure_channel(target)
+    stub = logs_pb2_grpc.LogServiceStub(channel)
+    try:
+        with RuneClient(token=TOKEN, transport="grpc", grpc_target=target) as client:
 
             def raw() -> float:
                 started = time.perf_counter()
                 first = logs_pb2.LogRequest(resource_target="api", namespace="default")
                 seen = 0
-                for reply in stub.StreamLogs(iter([first]), metadata=metadata, timeout=60):
+                for reply in stub.StreamLogs(iter([first]), timeout=60):
                     seen += bool(json_format.MessageToDict(reply))
                 _check(seen == count, f"every line through the stub ({seen})")
                 return count / (time.perf_counter() - started)
 
             def through_client() -> float:
                 started = time.perf_counter()
-                with client.logs("api", timeout=60) as lines:
-                    seen = sum(1 for _ in lines)
+                with client.logs("api", timeout=60) as stream:
+                    seen = sum(1 for line in stream if line.content)
                 _check(seen == count, f"every line through logs() ({seen})")
                 return count / (time.perf_counter() - started)
 
             return env.compare(raw, through_client, figure="value")
+    finally:
+        channel.close()
+        server.stop(grace=None)
 
 
 _AGENT_ID = "11111111-2222-3333-4444-555555555555"
