@@ -219,11 +219,6 @@ else:
     )
 
 __all__ = [
-    "ExecOptions",
-    "ExecOutput",
-    "ExecResult",
-    "ExecSession",
-    "LogStream",
     "AddRegistryResponse",
     "AdminBootstrapResponse",
     "BootstrapAuthResponse",
@@ -239,7 +234,11 @@ __all__ = [
     "DependencyRef",
     "EnvFromSource",
     "EventType",
+    "ExecOptions",
+    "ExecOutput",
     "ExecResponse",
+    "ExecResult",
+    "ExecSession",
     "ExitInfo",
     "Finalizer",
     "FinalizerDependency",
@@ -264,6 +263,7 @@ __all__ = [
     "ListSecretsResponse",
     "ListServicesResponse",
     "LogResponse",
+    "LogStream",
     "Namespace",
     "Policy",
     "PolicyAttachToSubjectResponse",
