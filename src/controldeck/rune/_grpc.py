@@ -52,7 +52,15 @@ from controldeck.errors import (
 )
 from controldeck.rune._errors import ERROR_CLASSES, HTTP_STATUS
 
-__all__ = ["DEFAULT_GRPC_TARGET", "GrpcWire", "TLS", "check_grpc_target", "require_grpc"]
+__all__ = [
+    "DEFAULT_GRPC_TARGET",
+    "TLS",
+    "GrpcWire",
+    "check_grpc_target",
+    "grpc_code",
+    "grpc_details",
+    "require_grpc",
+]
 
 DEFAULT_GRPC_TARGET = "localhost:7863"
 PACKAGE = "rune.api"
@@ -325,7 +333,7 @@ class GrpcWire:
                 reply = call(message, metadata=metadata, timeout=seconds, wait_for_ready=False)
             except Exception as exc:
                 connect_failed = _connect_failed(exc)
-                retryable = _code_name(exc) == "UNAVAILABLE" and (read or connect_failed)
+                retryable = grpc_code(exc) == "UNAVAILABLE" and (read or connect_failed)
                 delay = backoff_delay(retries)
                 if retryable and retries < retries_allowed and budget.allows_wait(delay):
                     logger.info(
@@ -392,8 +400,8 @@ class GrpcWire:
         if isinstance(exc, ControlDeckError):
             return exc
         masked = self.secrets(secrets)
-        code = _code_name(exc)
-        details = _details(exc)
+        code = grpc_code(exc)
+        details = grpc_details(exc)
         text = redact_text(details, masked) if details else ""
         where = f"gRPC {rpc} on {self.target}"
         tried = f" ({attempts} attempts)" if attempts > 1 else ""
@@ -536,7 +544,7 @@ def _fill_nulls(message: Any, data: dict[str, Any]) -> None:
 # -- reading a grpc error ------------------------------------------------------------------
 
 
-def _code_name(exc: BaseException) -> str | None:
+def grpc_code(exc: BaseException) -> str | None:
     """`NOT_FOUND`… of a `grpc.RpcError` (or of a `grpc.Call` that failed), else None."""
     code = getattr(exc, "code", None)
     if not callable(code):
@@ -549,7 +557,8 @@ def _code_name(exc: BaseException) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _details(exc: BaseException) -> str:
+def grpc_details(exc: BaseException) -> str:
+    """The one-line details text of a `grpc.RpcError` (empty when it has none)."""
     details = getattr(exc, "details", None)
     if not callable(details):
         return ""
@@ -562,9 +571,9 @@ def _details(exc: BaseException) -> str:
 
 def _connect_failed(exc: BaseException) -> bool:
     """True when the channel could not connect, so the request never left the client."""
-    if _code_name(exc) != "UNAVAILABLE":
+    if grpc_code(exc) != "UNAVAILABLE":
         return False
-    text = f"{_details(exc)} {getattr(exc, 'debug_error_string', lambda: '')()}".lower()
+    text = f"{grpc_details(exc)} {getattr(exc, 'debug_error_string', lambda: '')()}".lower()
     return any(marker in text for marker in _CONNECT_FAILED)
 
 

@@ -51,7 +51,7 @@ from controldeck.errors import (
     WaitTimeoutError,
 )
 from controldeck.rune._errors import code_name
-from controldeck.rune._grpc import _code_name, _details
+from controldeck.rune._grpc import grpc_code, grpc_details
 
 if TYPE_CHECKING:
     from controldeck._generated import rune as models
@@ -476,7 +476,7 @@ class _LogCall:
 def _is_restart(exc: BaseException) -> bool:
     """An older runed's answer to `parameterUpdate`: Internal "log streaming error:
     parameter update requested" (the client reopens with the new parameters)."""
-    return _code_name(exc) == "INTERNAL" and _RESTART in _details(exc).lower()
+    return grpc_code(exc) == "INTERNAL" and _RESTART in grpc_details(exc).lower()
 
 
 def open_logs(
@@ -838,7 +838,7 @@ class ExecSession:
         self._events.put(error)
 
     def _map_error(self, exc: BaseException) -> ControlDeckError:
-        if _code_name(exc) == "DEADLINE_EXCEEDED" and self._timeout is not None:
+        if grpc_code(exc) == "DEADLINE_EXCEEDED" and self._timeout is not None:
             return APITimeoutError(
                 f"exec: the command did not finish within {self._timeout:g} s (gRPC "
                 f"{RPC_EXEC} deadline exceeded; it was cancelled). Pass a larger timeout=, "
