@@ -38,6 +38,8 @@ __all__ = [
     "beampipe_status_per_call",
     "beampipe_wait_per_poll",
     "rune_get_service_per_call",
+    "rune_grpc_get_service_per_call",
+    "rune_grpc_logs_throughput",
     "runagent_run_per_call",
     "runagent_stream_per_frame",
     "rune_watch_throughput",
@@ -719,6 +721,103 @@ def rune_watch_throughput(env: Env) -> Samples:
             return count / (time.perf_counter() - started)
 
         return env.compare(raw, through_client, figure="value")
+
+
+@row(
+    "RuneClient.get_service() over gRPC, per call",
+    baseline="the same call over Connect, same FakeRune",
+    unit="s",
+    target=1.0,
+)
+def rune_grpc_get_service_per_call(env: Env) -> Samples:
+    """One unary RPC against one FakeRune serving both wires (same handler, same state):
+    what the gRPC transport (HTTP/2, protobuf, protojson back to the models) costs against
+    Connect over requests."""
+    from controldeck.testing.rune import FakeRune
+
+    with FakeRune(grpc=True) as fake:
+        fake.add_service("api", scale=0, env={"MODE": "prod"}, labels={"tier": "web"})
+        with (
+            RuneClient(fake.url, token=fake.seed_token, max_retries=0) as connect,
+            RuneClient(
+                token=fake.seed_token,
+                transport="grpc",
+                grpc_target=fake.grpc_target,
+                max_retries=0,
+            ) as grpc,
+        ):
+            _check(grpc.get_service("api") == connect.get_service("api"), "both wires agree")
+            return env.compare(
+                lambda: connect.get_service("api"),
+                lambda: grpc.get_service("api"),
+                calls=env.scale.calls,
+            )
+
+
+@row(
+    "Rune logs() over gRPC StreamLogs, throughput",
+    baseline="the generated stub: StreamLogs + MessageToDict per line",
+    unit="events/s",
+    target=0.5,
+    direction=">=",
+)
+def rune_grpc_logs_throughput(env: Env) -> Samples:
+    """Typed `LogResponse` lines per second through `logs()` (request queue, the stream,
+    protojson, models) against a loop over the generated stub that only converts each
+    message to a dict. The server is a bare grpcio servicer replaying the same prebuilt
+    lines (FakeRune's log store would be the bottleneck of both sides)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import grpc as grpclib
+    from google.protobuf import json_format
+
+    from controldeck._generated.rune_grpc import logs_pb2, logs_pb2_grpc
+
+    count = min(env.scale.sse_events, 20_000)
+    lines = [
+        logs_pb2.LogResponse(
+            service_name="api", instance_id=f"inst-{i % 3}", instance_name=f"api-{i % 3}",
+            timestamp="2026-11-24T00:00:00Z", content=f"GET /item/{i} 200", stream="stdout",
+            log_level="info",
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+    class Replay(logs_pb2_grpc.LogServiceServicer):  # type: ignore[misc]
+        def StreamLogs(self, requests: Any, context: Any) -> Any:
+            next(requests)  # the first request: the parameters
+            yield from lines
+
+    server = grpclib.server(ThreadPoolExecutor(max_workers=4))
+    logs_pb2_grpc.add_LogServiceServicer_to_server(Replay(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    target = f"127.0.0.1:{port}"
+    channel = grpclib.insecure_channel(target)
+    stub = logs_pb2_grpc.LogServiceStub(channel)
+    try:
+        with RuneClient(token=TOKEN, transport="grpc", grpc_target=target) as client:
+
+            def raw() -> float:
+                started = time.perf_counter()
+                first = logs_pb2.LogRequest(resource_target="api", namespace="default")
+                seen = 0
+                for reply in stub.StreamLogs(iter([first]), timeout=60):
+                    seen += bool(json_format.MessageToDict(reply))
+                _check(seen == count, f"every line through the stub ({seen})")
+                return count / (time.perf_counter() - started)
+
+            def through_client() -> float:
+                started = time.perf_counter()
+                with client.logs("api", timeout=60) as stream:
+                    seen = sum(1 for line in stream if line.content)
+                _check(seen == count, f"every line through logs() ({seen})")
+                return count / (time.perf_counter() - started)
+
+            return env.compare(raw, through_client, figure="value")
+    finally:
+        channel.close()
+        server.stop(grace=None)
 
 
 _AGENT_ID = "11111111-2222-3333-4444-555555555555"

@@ -53,6 +53,8 @@ def test_every_row_runs_at_tiny_scale_with_sane_figures() -> None:
         "BeampipeClient.wait_for_execution(), cost per poll",
         "RuneClient.get_service() over Connect, per call",
         "Rune watch_services(): Connect envelopes through Stream, throughput",
+        "RuneClient.get_service() over gRPC, per call",
+        "Rune logs() over gRPC StreamLogs, throughput",
         "RunAgentClient.run(), per call",
         "RunAgentClient.run_stream(), cost per frame",
     ]

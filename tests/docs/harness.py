@@ -143,7 +143,7 @@ def platforms_of(doc: Path, snippets: list[Snippet]) -> list[DocsPlatform]:
 @contextlib.contextmanager
 def _started(platforms: list[DocsPlatform]) -> Iterator[dict[str, LoopbackServer]]:
     with contextlib.ExitStack() as stack:
-        yield {p.name: stack.enter_context(p.fake_class()()) for p in platforms}
+        yield {p.name: stack.enter_context(p.fake_class()(**p.fake_args)) for p in platforms}
 
 
 def run_document(doc: Path, fakes: Mapping[str, LoopbackServer] | None = None) -> None:

@@ -9,7 +9,9 @@ the names the docs leave to the reader (a user's token, "your code").
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from controldeck.testing._server import LoopbackServer
 
@@ -28,7 +30,8 @@ class DocsPlatform:
         name: The module name, `controldeck.<name>`; also the stem of `docs/<name>.md`.
         placeholder: The origin the docs write for the real service; rewritten to the
             running fake's origin before a snippet runs (type checking sees the original).
-        fake: `module:Class` of the fake, a `LoopbackServer` that takes no arguments.
+        fake: `module:Class` of the fake, a `LoopbackServer`.
+        fake_args: Keyword arguments the fake is made with (`grpc=True`).
         prelude: Typed Python run before the document's snippets, with the running fake
             bound to `<name>_fake`.
         rewrites: More `(text, replacement)` pairs applied like the placeholder, for
@@ -41,6 +44,7 @@ class DocsPlatform:
     fake: str
     prelude: str
     rewrites: tuple[tuple[str, str], ...] = ()
+    fake_args: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def fake_var(self) -> str:
@@ -133,6 +137,8 @@ RUNE = DocsPlatform(
     name="rune",
     placeholder="http://rune.example:7861",
     fake="controldeck.testing.rune:FakeRune",
+    fake_args={"grpc": True},
+    rewrites=(("rune.example:7863", "{fake.grpc_target}"),),
     prelude="""\
 assert rune_fake.seed_token is not None
 rune_token = rune_fake.seed_token  # the reader's own token (the fake's seeded root token)

@@ -51,7 +51,8 @@ class TestConstruction:
         ("kwargs", "message"),
         [
             ({"base_url": "localhost:7861"}, "http"),
-            ({"transport": "grpc"}, "transport must be"),
+            ({"transport": "grpc2"}, "transport must be"),
+            ({"transport": "grpc", "grpc_target": "http://x:1"}, "grpc_target"),
             ({"connect_prefix": "grpc"}, "connect_prefix"),
             ({"connect_prefix": "/grpc/"}, "connect_prefix"),
             ({"token": "two words"}, "whitespace"),

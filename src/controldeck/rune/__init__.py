@@ -7,7 +7,8 @@ Example:
     ...     for event in rune.watch_services("default"):
     ...         print(event.event_type, event.service.name)
 
-Logs and exec over runed's gRPC port need the extra: `pip install 'controldeck[grpc]'`.
+Over runed's gRPC port (`RuneClient(transport="grpc")`, needs the extra: `pip install
+'controldeck[grpc]'`) the same methods work, plus `logs()` and `exec()`/`exec_session()`.
 A local fake serving both wires: `controldeck.testing.rune.FakeRune`. See docs/rune.md.
 
 Importing this module loads the client only: the generated models are imported on first
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING
 from controldeck._core._lazy import lazy_exports
 from controldeck.rune._base import Transport
 from controldeck.rune._client import RuneClient
+from controldeck.rune._exec import ExecOptions
+from controldeck.rune._grpc_streams import ExecOutput, ExecResult, ExecSession, LogStream
 
 if TYPE_CHECKING:
     from controldeck._generated.rune import (
@@ -231,7 +234,11 @@ __all__ = [
     "DependencyRef",
     "EnvFromSource",
     "EventType",
+    "ExecOptions",
+    "ExecOutput",
     "ExecResponse",
+    "ExecResult",
+    "ExecSession",
     "ExitInfo",
     "Finalizer",
     "FinalizerDependency",
@@ -256,6 +263,7 @@ __all__ = [
     "ListSecretsResponse",
     "ListServicesResponse",
     "LogResponse",
+    "LogStream",
     "Namespace",
     "Policy",
     "PolicyAttachToSubjectResponse",

@@ -16,7 +16,9 @@ builds the request model once and names both wires:
 
 Connect POSTs the request as protojson to `{prefix}/rune.api.<Service>/<Method>`; REST
 sends `rest.method` to `rest.path` with `rest.query` as the query string and, when
-`rest.body`, the request message as the JSON body.
+`rest.body`, the request message as the JSON body; gRPC (`_grpc.py`) turns the same
+protojson into the protobuf message, calls `/rune.api.<Service>/<Method>` on runed's gRPC
+port and hands the reply back as protojson, so all three decode through one model.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, TypeVar, Unpack
 
 import attrs
@@ -37,6 +39,7 @@ from controldeck._core._streams import Stream, envelope_stream
 from controldeck._core._validate import path_segment, require_str
 from controldeck.errors import InvalidArgumentError, ResponseValidationError
 from controldeck.rune._errors import raise_stream_end
+from controldeck.rune._grpc import GrpcWire
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -50,7 +53,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-Transport = Literal["connect", "rest"]
+Transport = Literal["connect", "rest", "grpc"]
 
 DEFAULT_NAMESPACE = "default"
 """The namespace an empty one means on the server (service.go `DefaultNamespace`)."""
@@ -113,6 +116,14 @@ class RuneBase(BaseClient):
     _platform = "rune"
     transport: Transport = "connect"
     connect_prefix: str = "/grpc"
+    _grpc: GrpcWire | None = None
+
+    @property
+    def _wire(self) -> GrpcWire:
+        """The gRPC wire (transport="grpc" only)."""
+        if self._grpc is None:
+            raise InvalidArgumentError("this call needs RuneClient(..., transport='grpc')")
+        return self._grpc
 
     def _rpc(
         self,
@@ -139,6 +150,12 @@ class RuneBase(BaseClient):
             auth: False for the one public RPC (`AdminBootstrap`).
             secrets: Strings to mask for this call (secret values being sent).
         """
+        if self._grpc is not None:
+            data = self._transport.converter.unstructure(request) if request is not None else {}
+            reply = self._grpc.unary(
+                service, method, data, read=read, auth=auth, secrets=secrets, **options
+            )
+            return self._structure(reply, cast_to)
         if self.transport == "connect":
             headers = {
                 "Connect-Protocol-Version": "1",
@@ -187,9 +204,13 @@ class RuneBase(BaseClient):
         marks the last item wanted (WatchScaling's `complete`): it is yielded, then the
         stream closes without waiting for the server's end-of-stream.
 
+        Over gRPC the same RPC is a gRPC server stream, decoded from the same protojson.
+
         Raises:
             InvalidArgumentError: The client uses the REST transport (no watch routes).
         """
+        if self._grpc is not None:
+            return self._grpc_watch(service, method, request, item, terminal=terminal, **options)
         if self.transport != "connect":
             raise InvalidArgumentError(
                 f"{method} is a Connect server stream: the REST gateway has no watch routes; "
@@ -223,6 +244,46 @@ class RuneBase(BaseClient):
             on_end=raise_stream_end,
             secrets=self._transport.auth.secrets(),
         )
+
+    def _grpc_watch(
+        self,
+        service: str,
+        method: str,
+        request: Any,
+        item: type[T],
+        *,
+        terminal: Callable[[T], bool] | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Stream[T]:
+        """A `Watch*` RPC as a gRPC server stream: no deadline unless `deadline=` is given;
+        closing the stream cancels the call."""
+        wire = self._wire
+        rpc = f"{service}/{method}"
+        data = self._transport.converter.unstructure(request) if request is not None else {}
+        message = wire.message(wire.request_name(service, method), data)
+        metadata = wire.metadata(options.get("extra_headers"))
+        deadline = options.get("deadline", wire.deadline)
+        try:
+            call = getattr(wire.stub(service), method)(message, metadata=metadata, timeout=deadline)
+        except Exception as exc:
+            raise wire.error(exc, rpc, timeout=deadline) from None
+        closed = False
+
+        def items() -> Iterator[T]:
+            try:
+                for reply in call:
+                    yield self._structure(wire.to_json(reply), item)
+            except Exception as exc:
+                if closed:
+                    return
+                raise wire.error(exc, rpc, timeout=deadline) from None
+
+        def close() -> None:
+            nonlocal closed
+            closed = True
+            call.cancel()
+
+        return Stream(items(), close=close, terminal=terminal)
 
     def _timeout_ms(self, options: CallOptions) -> str:
         """`Connect-Timeout-Ms`: the call's read timeout (or deadline, if shorter)."""

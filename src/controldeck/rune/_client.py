@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Unpack
 
 import requests
@@ -17,6 +18,14 @@ from controldeck.errors import InvalidArgumentError
 from controldeck.rune._admin import AdminAPI
 from controldeck.rune._base import Transport
 from controldeck.rune._errors import parse_rune_error
+from controldeck.rune._exec import ExecAPI
+from controldeck.rune._grpc import (
+    DEFAULT_GRPC_TARGET,
+    TLS,
+    GrpcWire,
+    check_grpc_target,
+    require_grpc,
+)
 from controldeck.rune._resources import ResourcesAPI
 from controldeck.rune._services import ServicesAPI
 
@@ -29,18 +38,23 @@ __all__ = ["RuneClient"]
 
 BASE_URL_ENV = "RUNE_BASE_URL"
 TOKEN_ENV = "RUNE_TOKEN"
+GRPC_TARGET_ENV = "RUNE_GRPC_TARGET"
 DEFAULT_BASE_URL = "http://localhost:7861"
-TRANSPORTS = ("connect", "rest")
+TRANSPORTS = ("connect", "rest", "grpc")
 
 
-class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
-    """Client for a Rune server (runed) over HTTP.
+class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI, ExecAPI):
+    """Client for a Rune server (runed) over HTTP or gRPC.
 
-    Two wires, one API. `transport="connect"` (the default) is what current runed builds
-    serve: every RPC is `POST {base}{connect_prefix}/rune.api.<Service>/<Method>` with a
-    protojson body, and `watch_*` streams use Connect's enveloped framing.
-    `transport="rest"` speaks the REST gateway the Rune docs describe (`/v1/namespaces/...`,
-    Server-Sent Events for `logs()`); no runed build found serves it yet.
+    Three wires, one API. `transport="connect"` (the default) is what current runed builds
+    serve over HTTP: every RPC is `POST {base}{connect_prefix}/rune.api.<Service>/<Method>`
+    with a protojson body, and `watch_*` streams use Connect's enveloped framing.
+    `transport="grpc"` (needs `pip install 'controldeck[grpc]'`) talks to runed's primary
+    gRPC port (`grpc_target`, :7863): the same methods and models, plus what only gRPC can
+    carry: `logs()` over LogService/StreamLogs and `exec()`/`exec_session()` over
+    ExecService/StreamExec. `transport="rest"` speaks the REST gateway the Rune docs
+    describe (`/v1/namespaces/...`, Server-Sent Events for `logs()`); no runed build found
+    serves it yet.
 
     Every method also takes `timeout=`, `deadline=`, `max_retries=` and `extra_headers=`
     for that one call. Reads (Get/List/WhoAmI...) are retried like GETs on both wires;
@@ -51,18 +65,25 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
             http://localhost:7861.
         token: A Rune token (`Authorization: Bearer <token>`). Defaults to `RUNE_TOKEN`.
             Only `admin_bootstrap()` works without one.
-        transport: `"connect"` or `"rest"`.
+        transport: `"connect"`, `"grpc"` or `"rest"`.
+        grpc_target: `host:port` of runed's gRPC listener (transport="grpc"). Defaults to
+            `RUNE_GRPC_TARGET`, else localhost:7863.
+        tls: For gRPC: False (plaintext, runed's default), True (TLS with the system's
+            roots), or a CA bundle (PEM bytes or the path of a PEM file).
         connect_prefix: Where the Connect handler is mounted (`""` for a gateway build that
             serves `/rune.api.<Service>/<Method>` at the root).
         timeout: Seconds, or (connect, read) seconds, per attempt. Default (5, 60); the
-            read part is also sent as `Connect-Timeout-Ms`.
+            read part is also sent as `Connect-Timeout-Ms`, and is each gRPC attempt's
+            deadline.
         deadline: Seconds any one call may take across its retries. Default: no limit.
         max_retries: Retries for failures that are safe to retry. Default 2.
         session: A `requests.Session` to use (proxies, TLS) instead of our own.
         user_agent: Replaces `controldeck/<version> python/<x.y> rune`.
 
     Raises:
-        InvalidArgumentError: A bad base URL, transport or prefix; nothing is sent.
+        InvalidArgumentError: A bad base URL, transport, prefix, gRPC target or `tls`;
+            nothing is sent.
+        MissingDependencyError: transport="grpc" without the `grpc` extra installed.
 
     Example:
         >>> with RuneClient("http://localhost:7861", token="rune_...") as rune:
@@ -75,6 +96,8 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
         token: str | None = None,
         *,
         transport: Transport = "connect",
+        grpc_target: str | None = None,
+        tls: TLS = False,
         connect_prefix: str = "/grpc",
         timeout: Timeout = C.DEFAULT_TIMEOUT,
         deadline: float | None = None,
@@ -89,7 +112,19 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
                 f"{where} must be an http(s) URL, got {resolved[: C.MAX_ECHO]!r}"
             )
         if transport not in TRANSPORTS:
-            raise InvalidArgumentError(f"transport must be 'connect' or 'rest', got {transport!r}")
+            raise InvalidArgumentError(
+                f"transport must be 'connect', 'grpc' or 'rest', got {transport!r}"
+            )
+        target = check_grpc_target(
+            grpc_target
+            if grpc_target is not None
+            else from_env(None, GRPC_TARGET_ENV) or DEFAULT_GRPC_TARGET
+        )
+        if not isinstance(tls, bool | bytes | str | os.PathLike):
+            raise InvalidArgumentError(
+                "tls must be True, False, PEM bytes or the path of a PEM file, "
+                f"got {type(tls).__name__}"
+            )
         if not isinstance(connect_prefix, str) or (
             connect_prefix and (not connect_prefix.startswith("/") or connect_prefix.endswith("/"))
         ):
@@ -100,6 +135,8 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
             "base_url": base_url,
             "token": token,
             "transport": transport,
+            "grpc_target": grpc_target,
+            "tls": tls,
             "connect_prefix": connect_prefix,
             "timeout": timeout,
             "deadline": deadline,
@@ -125,9 +162,29 @@ class RuneClient(ServicesAPI, ResourcesAPI, AdminAPI):
             session=session,
             user_agent=user_agent,
         )
+        if transport == "grpc":
+            require_grpc("RuneClient(transport='grpc')")
+            self._grpc = GrpcWire(
+                target,
+                tls=tls,
+                auth=self._auth,
+                user_agent=self._transport.headers["User-Agent"],
+                timeout=timeout,
+                deadline=deadline,
+                max_retries=max_retries,
+            )
 
     def __repr__(self) -> str:
+        if self._grpc is not None:
+            return f"RuneClient(grpc_target={self._grpc.target!r}, transport='grpc')"
         return f"RuneClient(base_url={self.base_url!r}, transport={self.transport!r})"
+
+    def close(self) -> None:
+        """Close the HTTP sessions and the gRPC channel this client opened. Safe to call
+        twice."""
+        if self._grpc is not None:
+            self._grpc.close()
+        super().close()
 
     def set_token(self, token: str | None) -> None:
         """Use another token from the next request on (e.g. the one `admin_bootstrap()`

@@ -27,7 +27,7 @@ from controldeck.errors import (
     StreamError,
 )
 
-__all__ = ["CODE_NAMES", "ERROR_CLASSES", "parse_rune_error", "raise_stream_end"]
+__all__ = ["CODE_NAMES", "ERROR_CLASSES", "HTTP_STATUS", "parse_rune_error", "raise_stream_end"]
 
 # gRPC code number -> Connect code name (reference §4).
 CODE_NAMES = {
@@ -47,6 +47,27 @@ CODE_NAMES = {
     14: "unavailable",
     15: "data_loss",
     16: "unauthenticated",
+}
+
+# Connect code -> its HTTP status on Connect (reference §4): what `.status_code` says for an
+# error that came over gRPC, so code that switches on it works on every wire.
+HTTP_STATUS: Mapping[str, int] = {
+    "canceled": 499,
+    "unknown": 500,
+    "invalid_argument": 400,
+    "deadline_exceeded": 504,
+    "not_found": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "resource_exhausted": 429,
+    "failed_precondition": 400,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "data_loss": 500,
+    "unauthenticated": 401,
 }
 
 # Connect code -> the error users catch (the status alone would say BadRequestError for a

@@ -19,10 +19,10 @@ Choices made from the protos and the server source (runestack/rune `pkg/api/serv
   logs and error messages whatever key they appear under (values shorter than 4
   characters are not masked by value). The spec marks `data` secret, so logged bodies
   mask the whole map (a configmap's too), and `repr(Secret)` hides it.
-- `logs()` exists on the REST transport only (`GET /v1/namespaces/{ns}/logs/{target}`,
-  Server-Sent Events). runed serves logs only as the bidirectional gRPC stream
-  `LogService/StreamLogs`, which HTTP/1.1 cannot carry, so on the Connect transport it
-  raises `InvalidArgumentError` pointing to the gRPC extra.
+- `logs()` runs over gRPC (`LogService/StreamLogs`, `_grpc_streams.py`) or the REST
+  gateway (`GET /v1/namespaces/{ns}/logs/{target}`, Server-Sent Events). runed serves logs
+  only as that bidirectional gRPC stream, which HTTP/1.1 cannot carry, so on the Connect
+  transport it raises `InvalidArgumentError` pointing to transport="grpc".
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         Status,
         WatchInstancesResponse,
     )
+    from controldeck.rune._grpc_streams import LogStream
 else:
     models = LazyModule("controldeck._generated.rune")
 
@@ -63,9 +64,10 @@ _MAX_INT32 = 2**31 - 1
 
 _GRPC_EXTRA_HINT = (
     "runed serves logs only over its bidirectional gRPC stream (LogService/StreamLogs), "
-    "which the Connect HTTP transport cannot carry. Use RuneClient(..., transport='rest') "
-    "against a REST gateway that serves /v1/namespaces/{ns}/logs/{target}, or the gRPC "
-    "client from the extra: pip install 'controldeck[grpc]'"
+    "which the Connect HTTP transport cannot carry. Use RuneClient(..., transport='grpc', "
+    "grpc_target='host:7863') (pip install 'controldeck[grpc]'), or "
+    "RuneClient(..., transport='rest') against a REST gateway that serves "
+    "/v1/namespaces/{ns}/logs/{target}"
 )
 
 
@@ -847,45 +849,85 @@ class ResourcesAPI(RuneBase):
         follow: bool = False,
         tail: int | None = None,
         since: str | datetime | None = None,
+        until: str | datetime | None = None,
         timestamps: bool = False,
+        filter: str | None = None,
         **options: Unpack[CallOptions],
-    ) -> Stream[LogResponse]:
-        """A service's or instance's log lines (REST transport only; Server-Sent Events).
+    ) -> LogStream:
+        """A service's or instance's log lines, over gRPC (`LogService/StreamLogs`) or the
+        REST gateway's Server-Sent Events.
 
-        `GET /v1/namespaces/{namespace}/logs/{target}` with the options as query
+        gRPC: the first `LogRequest` carries the target, the namespace and only the
+        parameters given (`follow`/`timestamps` when True). runed shows the target's logs,
+        events and status lines. Not following, the whole stream is bounded by the read
+        timeout (or `deadline=`); following, only `deadline=` bounds it and the stream
+        runs until closed. `stream.update_log_params(...)` changes the parameters while
+        it runs. Closing the stream cancels the call (from any thread).
+
+        REST: `GET /v1/namespaces/{namespace}/logs/{target}` with the options as query
         parameters (`follow`/`timestamps` only when True). Every event that carries data
         is one `LogResponse`, whatever its `event:` name; events without data (and
         comments) are skipped. A clean end of the body ends the stream, also with
         `follow=True`: it is never reopened, so no line is read twice. While following,
         the stream waits for lines without a read limit; otherwise the call's read
-        timeout bounds each wait.
+        timeout bounds each wait. `until` and `filter` have no REST route parameter.
 
         Args:
-            target: What to read: a service name or an instance (as the gateway names it).
+            target: What to read: a service name (`"api"`), or on gRPC `"service/api"` or
+                `"instance/<name>"` to pick the kind (a bare name is tried as a service,
+                then as an instance).
             namespace: The namespace.
-            follow: Keep streaming new lines until the server ends the stream.
+            follow: Keep streaming new lines until the stream is closed.
             tail: Start with at most this many of the latest lines.
-            since: Only lines since then: a timestamp or duration string as the server
-                takes it (`"10m"`, `"2025-11-07T10:00:00Z"`), or an aware `datetime`.
+            since: Only lines since then: an RFC 3339 string (`"2025-11-07T10:00:00Z"`) or
+                an aware `datetime`; REST also takes the server's durations (`"10m"`).
+            until: Only lines until then (gRPC only), as `since`.
             timestamps: Ask the server to fill `timestamp`.
+            filter: Only lines containing this text (gRPC only; runed's matching rule is
+                INFERRED to be a substring match).
 
         Returns:
-            The open stream of `LogResponse`; use it in a `with` block.
+            The open `LogStream` of `LogResponse`; use it in a `with` block.
 
         Raises:
-            InvalidArgumentError: A bad argument, or the client uses the Connect transport
-                (runed serves logs only over bidirectional gRPC); nothing is sent.
-            APIStatusError: The gateway refused the request (e.g. `NotFoundError`).
-            StreamError: An event's data is not JSON (while iterating).
-            ResponseValidationError: An event is not a `LogResponse` (while iterating).
+            InvalidArgumentError: A bad argument, `until`/`filter` on REST, or the Connect
+                transport (runed serves logs only over bidirectional gRPC); nothing is sent.
+            APIStatusError: The server refused (`NotFoundError`, `AuthenticationError`,
+                `PermissionDeniedError`, `BadRequestError`); on gRPC while iterating.
+            APITimeoutError: Not following, the stream outlived its deadline (gRPC).
+            StreamError: An event's data is not JSON (REST, while iterating).
+            ResponseValidationError: A line is not a `LogResponse` (while iterating).
 
         Example:
             >>> with rune.logs("api", follow=True, tail=10) as lines:
             ...     for line in lines:
             ...         print(line.instance_name, line.content)
         """
+        from controldeck.rune._grpc_streams import LogStream
+
+        if self._grpc is not None:
+            from controldeck.rune._grpc_streams import log_params, open_logs
+
+            params = log_params(
+                target,
+                namespace_of(namespace),
+                follow=follow,
+                tail=tail,
+                since=since,
+                until=until,
+                timestamps=timestamps,
+                filter=filter,
+            )
+
+            def decode(data: dict[str, Any]) -> LogResponse:
+                line: LogResponse = self._structure(data, models.LogResponse)
+                return line
+
+            return open_logs(self._grpc, params, decode, options)
         if self.transport != "rest":
-            raise InvalidArgumentError(f"logs() needs the REST transport: {_GRPC_EXTRA_HINT}")
+            raise InvalidArgumentError(
+                f"logs() needs the REST or gRPC transport: {_GRPC_EXTRA_HINT}"
+            )
         target = _name("target", target)
         ns = namespace_of(namespace)
         following = require_bool("follow", follow)
@@ -900,6 +942,12 @@ class ResourcesAPI(RuneBase):
             query["since"] = start
         if require_bool("timestamps", timestamps):
             query["timestamps"] = "true"
+        for name, value in (("until", until), ("filter", filter)):
+            if value is not None:
+                raise InvalidArgumentError(
+                    f"logs({name}=...) needs RuneClient(..., transport='grpc'): the REST "
+                    f"gateway's log route has no {name} parameter"
+                )
         path = f"/v1/namespaces/{seg(ns)}/logs/{seg(target)}"
         extra = {"Accept": "text/event-stream", **options.pop("extra_headers", {})}
         transport = self._transport
@@ -922,4 +970,4 @@ class ResourcesAPI(RuneBase):
             line: LogResponse = self._structure(event.json(), models.LogResponse)
             return line
 
-        return sse_stream(opener, parse, resume=False, secrets=transport.auth.secrets())
+        return LogStream(sse_stream(opener, parse, resume=False, secrets=transport.auth.secrets()))

@@ -1,4 +1,4 @@
-"""`FakeRune`: a stateful fake of Rune (runed) on 127.0.0.1, on both of its HTTP wires.
+"""`FakeRune`: a stateful fake of Rune (runed) on 127.0.0.1, on its HTTP wires and gRPC.
 
 One loopback server answers the Connect paths current runed builds serve
 (`POST {connect_prefix}/rune.api.<Service>/<Method>`, prefix `/grpc` by default) and the
@@ -25,6 +25,16 @@ configmap, user or policy that exists updates it; a duplicate or reserved namesp
 missing instance and a missing deletion operation are `internal`, as the store's errors
 surface there; most AuthService/AdminService failures are `unknown`. The REST gateway,
 which no runed build serves, maps its routes onto the same handlers.
+
+With `grpc=True`, `start()` also starts a grpcio server (`fake.grpc_target`, see
+`_rune_grpc`): every unary RPC runs through the same handlers (and is recorded in
+`requests` as `POST /rune.api.<Service>/<Method>` with the metadata as headers), the Watch*
+streams are served from the same watches, and the two bidi streams the HTTP wires cannot
+carry work there: `LogService/StreamLogs` (from the log store, following `add_log_lines`;
+`log_update_mode` picks how a parameter update is answered) and `ExecService/StreamExec`
+(built-in programs `echo`, `cat`, `true`, `false`, `sh -c "exit N"`, `pwd`, `env`,
+`stty size`, `sleep`, `yes-stderr`, plus `add_exec_command`). Every message received on
+those two is kept in `grpc_messages`. Without `grpc=True` nothing imports grpcio.
 
 Errors: Connect `{"code": "not_found", "message": ...}`, REST (grpc-gateway) `{"code": 5,
 "message": ..., "details": []}`, both with the HTTP status of reference §4
@@ -55,9 +65,10 @@ import queue
 import re
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from controldeck.testing._rune_access import AccessRPCs, action_of
 from controldeck.testing._rune_config import ConfigRPCs
@@ -90,7 +101,20 @@ from controldeck.testing._server import (
     text_reply,
 )
 
-__all__ = ["FakeRune"]
+if TYPE_CHECKING:
+    from controldeck.testing._rune_grpc import FakeProcess, GrpcServer
+
+__all__ = ["FakeProcess", "FakeRune"]
+
+
+def __getattr__(name: str) -> Any:
+    """`FakeProcess` is imported on first use (it lives with the grpcio server)."""
+    if name == "FakeProcess":
+        from controldeck.testing._rune_grpc import FakeProcess
+
+        return FakeProcess
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CONNECT_JSON = "application/connect+json"
 _GO_TEXT = "text/plain; charset=utf-8"
@@ -206,6 +230,13 @@ class _RpcFailure:
     times: int
 
 
+@dataclasses.dataclass
+class _RpcDelay:
+    method: str
+    seconds: float
+    times: int
+
+
 class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer):
     """A stateful Rune server on 127.0.0.1 serving the Connect and REST wires.
 
@@ -231,10 +262,25 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
             (0: DeleteService completes it at once).
         start_polls: Reads before a new instance is RUNNING (0: at once).
         clock: Returns the time in epoch seconds (timestamps, token expiry, `since=`).
+        grpc: Also serve gRPC on 127.0.0.1 (`grpc_target`) while running; needs the
+            `grpc` extra.
 
     Attributes:
         seed_token: A `root` token, or None with `seed=False`.
-        requests: Every request received, oldest first; `repr` masks tokens.
+        requests: Every request received, oldest first; `repr` masks tokens. gRPC calls
+            are recorded as `POST /rune.api.<Service>/<Method>` (no query, the metadata
+            as lower-cased headers plus `content-type: application/grpc`, the body the
+            request's compact protojson without default-valued fields; empty for a bidi
+            stream).
+        grpc_messages: `(rpc, message)` for every message received on StreamLogs and
+            StreamExec, like `("ExecService/StreamExec", {"stdin": "aGkK"})` (protojson:
+            camelCase, default-valued fields left out, bytes as base64).
+        log_update_mode: How a StreamLogs `parameterUpdate` is answered: `"apply"` (the
+            reference: the new parameters' lines are sent, following goes on) or
+            `"restart"` (one older build: the stream ends with `Internal "log streaming
+            error: parameter update requested"`).
+        exec_close_grace: Seconds an exec program may run after the client half-closed
+            (then SIGHUP; after as long again the session ends with exit 137).
 
     Example:
         >>> with FakeRune(deletion_polls=1) as fake:
@@ -255,6 +301,7 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         deletion_polls: int = 2,
         start_polls: int = 1,
         clock: Callable[[], float] | None = None,
+        grpc: bool = False,
     ) -> None:
         super().__init__(port=port)
         if connect_prefix and (not connect_prefix.startswith("/") or connect_prefix.endswith("/")):
@@ -284,6 +331,14 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         self._rpc_failures: list[_RpcFailure] = []
         self._closing = False
         self._writers = 0
+        self._grpc_enabled = grpc
+        self._grpc: GrpcServer | None = None
+        self._rpc_delays: list[_RpcDelay] = []
+        self._stopped = threading.Event()  # wakes delayed calls when the fake stops
+        self._exec_commands: dict[str, Callable[[FakeProcess], int]] = {}
+        self.grpc_messages: list[tuple[str, Json]] = []
+        self.log_update_mode: Literal["apply", "restart"] = "apply"
+        self.exec_close_grace = 0.5
         self._register_routes()
         self._add_builtin_policies()
         for name in RESERVED_NAMESPACES:
@@ -293,7 +348,8 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeRune:
-        """Serve in a daemon thread (see `LoopbackServer.start`), with streaming replies.
+        """Serve in a daemon thread (see `LoopbackServer.start`), with streaming replies,
+        and with `grpc=True` the gRPC server too.
 
         Returns:
             The fake itself.
@@ -304,6 +360,15 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         """
         super().start()
         self._closing = False
+        self._stopped.clear()
+        if self._grpc_enabled:
+            from controldeck.testing._rune_grpc import GrpcServer
+
+            try:
+                self._grpc = GrpcServer(self).start()
+            except BaseException:
+                super().stop()
+                raise
         return self
 
     def stop(self) -> None:
@@ -315,7 +380,11 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         """
         with self._lock:
             self._closing = True
+        self._stopped.set()
         self._end_watches(None)
+        server, self._grpc = self._grpc, None
+        if server is not None:
+            server.stop()
         deadline = time.monotonic() + 2.0
         while self._writers and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -423,7 +492,8 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         level: str = "info",
         event: str | None = None,
     ) -> None:
-        """Append lines to a log target (an instance name or id, a service, or any name).
+        """Append lines to a log target (an instance name or id, a service, or any name);
+        open gRPC StreamLogs calls that follow the target get them at once.
 
         Args:
             target: What `GET /v1/namespaces/{ns}/logs/{target}` names.
@@ -447,6 +517,7 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
             )
             key = (namespace, instance["name"] if instance else target)
             rows = self.logs.setdefault(key, [])
+            added: list[Json] = []
             for line in lines:
                 spec: Json = {"content": line} if isinstance(line, str) else dict(line)
                 row = self._log_line(
@@ -463,6 +534,9 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
                 if name:
                     row["event"] = name
                 rows.append(row)
+                added.append(row)
+            if self._grpc is not None:
+                self._grpc.push_logs(namespace, key[1], added)
 
     @property
     def watchers(self) -> int:
@@ -492,7 +566,8 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
             time.sleep(0.005)
 
     def end_watches(self, error: tuple[str, str] | None = None) -> int:
-        """End every open watch stream now: with `{}`, or with an end-of-stream error.
+        """End every open watch stream now (Connect or gRPC): with `{}`, or with an
+        end-of-stream error.
 
         Args:
             error: `(code, message)`, like `("unavailable", "server shutting down")`.
@@ -547,6 +622,84 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
         with self._lock:
             self._rpc_failures.append(_RpcFailure(method, code, message, times))
 
+    def delay_rpc(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Make the next call(s) of an RPC wait first, on any wire (deadline tests); a
+        waiting call wakes when the fake stops.
+
+        Args:
+            method: `GetService` or `ServiceService/GetService`.
+            seconds: How long each call waits before it is handled.
+            times: How many calls wait.
+
+        Example:
+            >>> fake.delay_rpc("GetService", 0.5)
+        """
+        if seconds < 0:
+            raise ValueError(f"seconds must not be negative, got {seconds}")
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        with self._lock:
+            self._rpc_delays.append(_RpcDelay(method, seconds, times))
+
+    def _delay(self, rpc: Rpc) -> None:
+        """Wait as `delay_rpc` asked for this call (not holding the lock)."""
+        with self._lock:
+            seconds = 0.0
+            for delay in self._rpc_delays:
+                if delay.method in (rpc.key, rpc.method):
+                    delay.times -= 1
+                    if delay.times == 0:
+                        self._rpc_delays.remove(delay)
+                    seconds = delay.seconds
+                    break
+        if seconds:
+            self._stopped.wait(seconds)
+
+    def add_exec_command(self, name: str, handler: Callable[[FakeProcess], int]) -> None:
+        """Add (or replace) a program StreamExec runs when the command's first word is
+        `name`. The handler runs in its own daemon thread and returns the exit code
+        (128 + a signal's number reports that signal); see `FakeProcess`.
+
+        Example:
+            >>> def shout(proc):
+            ...     proc.write_stdout(proc.read_stdin().upper())
+            ...     return 0
+            >>> fake.add_exec_command("shout", shout)
+        """
+        if not name:
+            raise ValueError("an exec command needs a name")
+        with self._lock:
+            self._exec_commands[name] = handler
+
+    @property
+    def grpc_target(self) -> str:
+        """`127.0.0.1:<port>` of the gRPC server.
+
+        Raises:
+            RuntimeError: The fake was made without `grpc=True`, or is not running.
+
+        Example:
+            >>> FakeRune(grpc=True).start().grpc_target
+            '127.0.0.1:50124'
+        """
+        if not self._grpc_enabled:
+            raise RuntimeError("FakeRune serves gRPC only with FakeRune(grpc=True)")
+        server = self._grpc
+        if server is None:
+            raise RuntimeError("FakeRune is not running; call start() first")
+        return server.target
+
+    @property
+    def log_followers(self) -> int:
+        """How many gRPC StreamLogs calls are following now.
+
+        Example:
+            >>> fake.log_followers
+            0
+        """
+        server = self._grpc
+        return server.log_followers if server is not None else 0
+
     # -- routes ---------------------------------------------------------------------------------
 
     def _register_routes(self) -> None:
@@ -564,6 +717,11 @@ class FakeRune(AccessRPCs, ConfigRPCs, StreamRPCs, WorkloadRPCs, LoopbackServer)
             self.add_route(method, template, self._connect)
 
     def _dispatch(self, request: RecordedRequest) -> Reply:
+        prefix = f"{self.connect_prefix}/rune.api."
+        if self._rpc_delays and request.path.startswith(prefix):
+            rpc = RPCS.get(request.path[len(prefix) :])
+            if rpc is not None:
+                self._delay(rpc)
         reply = super()._dispatch(request)
         request_id = request.headers.get("x-request-id")
         if request_id:
