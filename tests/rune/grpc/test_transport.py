@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -303,3 +304,24 @@ def test_a_closed_client_refuses_calls(grpc_fake: FakeRune) -> None:
 def test_repr_never_shows_the_token(grpc_fake: FakeRune) -> None:
     with _client(grpc_fake) as rune:
         assert grpc_fake.seed_token not in repr(rune) + repr(rune._grpc)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("rpc", "call"),
+    [
+        ("StreamLogs", lambda rune: list(rune.logs("api"))),
+        ("StreamExec", lambda rune: rune.exec("api", ["true"])),
+    ],
+)
+def test_streams_are_never_retried(grpc_fake: FakeRune, rpc: str, call: Any) -> None:
+    grpc_fake.add_service("api")
+    grpc_fake.fail_rpc(rpc, "unavailable", "restarting")
+    rune = _client(grpc_fake, max_retries=3)
+    assert rune._grpc is not None
+    rune._grpc.sleep = lambda seconds: pytest.fail("a stream was retried")
+    with rune, pytest.raises(InternalServerError) as caught:
+        call(rune)
+    assert (caught.value.status_code, caught.value.code) == (503, "unavailable")
+    assert "restarting" in str(caught.value)
+    opened = [r for r in grpc_fake.requests if r.path.endswith(f"/{rpc}")]
+    assert len(opened) == 1
