@@ -112,9 +112,15 @@ def _frames(response: requests.Response, count: int) -> list[dict[str, str]]:
 
 
 class Subscriber(threading.Thread):
-    """Reads `count` frames of `GET /events` in a thread; attached once `start()` returns."""
+    """Reads `count` frames of `GET /events` in a thread; attached once `start()` returns.
 
-    def __init__(self, fake: FakeAkribes, query: str, count: int, **headers: str) -> None:
+    With `hold=True` the connection stays open after the frames until `release()`, so the
+    fake still counts the stream as attached (it drops a stream whose client has gone).
+    """
+
+    def __init__(
+        self, fake: FakeAkribes, query: str, count: int, *, hold: bool = False, **headers: str
+    ) -> None:
         super().__init__(daemon=True)
         self.fake, self.count = fake, count
         self.url = f"{fake.url}/events?{query}"
@@ -122,6 +128,8 @@ class Subscriber(threading.Thread):
         self.frames: list[dict[str, str]] = []
         self.status = 0
         self._attached = fake.subscribers
+        self._read = threading.Event()
+        self._hold = threading.Event() if hold else None
 
     def start(self) -> None:
         super().start()
@@ -132,14 +140,26 @@ class Subscriber(threading.Thread):
             self.status = response.status_code
             self.content_type = response.headers["Content-Type"]
             self.frames = _frames(response, self.count)
+            self._read.set()
+            if self._hold is not None:
+                self._hold.wait(5)
 
     def events(self) -> list[Any]:
-        self.join(5)
-        assert not self.is_alive(), "the stream did not deliver every frame"
+        if self._hold is not None:
+            assert self._read.wait(5), "the stream did not deliver every frame"
+        else:
+            self.join(5)
+            assert not self.is_alive(), "the stream did not deliver every frame"
         batches = [
             structure(json.loads(f["data"]), m.HubEventBatch, strict=True) for f in self.frames
         ]
         return [event for batch in batches for event in batch]
+
+    def release(self) -> None:
+        """Close a held connection and wait for the thread."""
+        assert self._hold is not None
+        self._hold.set()
+        self.join(5)
 
 
 RUN = "/projects/1/scripts/greet/run"
@@ -330,11 +350,12 @@ def test_a_failing_script_ends_with_an_error_event(fake: FakeAkribes, api: Api) 
 
 
 def test_a_resumed_stream_gets_what_it_missed(fake: FakeAkribes, api: Api) -> None:
-    first = Subscriber(fake, "project_id=1", 2)
+    first = Subscriber(fake, "project_id=1", 2, hold=True)
     first.start()
     _run(api, {"name": "Ada"})
     assert [e.payload.seq for e in first.events()] == [1, 2]
-    assert fake.end_streams() == 1
+    assert fake.end_streams() == 1  # still attached: the reader holds its connection
+    first.release()
 
     resumed = Subscriber(fake, "project_id=1", 2, **{"Last-Event-ID": "2"})
     resumed.start()
