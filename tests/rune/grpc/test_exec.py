@@ -485,7 +485,7 @@ class TestClosing:
         before = client_threads()
         for i in range(50):
             session = rune.exec_session("api", ["cat"] if i % 2 else ["echo", str(i)])
-            if i % 3 == 0:
+            if i % 2 and i % 3 == 0:  # only cat reads: echo may have exited already
                 session.write("x")
             session.close()
         deadline = time.monotonic() + 1.0
