@@ -104,13 +104,16 @@ def check_timeout(timeout: Any) -> tuple[float, float]:
     )
 
 
-def check_deadline(deadline: Any) -> float | None:
-    """Validate a deadline: positive finite seconds, or None for no overall limit."""
+def check_deadline(deadline: Any, name: str = "deadline") -> float | None:
+    """Validate a deadline: positive finite seconds, or None for no overall limit.
+
+    `name` is the argument's name in the message (an exec's `timeout=` is a deadline too).
+    """
     if deadline is None:
         return None
     if not _seconds(deadline):
         raise InvalidArgumentError(
-            f"deadline must be positive, finite seconds or None, got {_echo(deadline)}"
+            f"{name} must be positive, finite seconds or None, got {_echo(deadline)}"
         )
     return float(deadline)
 

@@ -48,15 +48,13 @@ class ExecOptions(TypedDict, total=False):
 
 def _budget(timeout: Any, options: Mapping[str, Any]) -> float | None:
     """The call's deadline in seconds: `timeout` and `deadline=`, the shorter one."""
-    from controldeck.rune._grpc_streams import _seconds
-
     unknown = set(options) - set(ExecOptions.__annotations__)
     if unknown:
         raise InvalidArgumentError(
             f"unexpected keyword arguments: {', '.join(sorted(unknown))} "
             "(exec takes timeout=, deadline= and extra_headers=)"
         )
-    seconds = _seconds("timeout", timeout)
+    seconds = check_deadline(timeout, "timeout")
     deadline = check_deadline(options.get("deadline"))
     if deadline is None:
         return seconds

@@ -25,7 +25,6 @@ objects are `Any` (the untyped boundary is `_exec_event`, which reads an `ExecRe
 from __future__ import annotations
 
 import base64
-import math
 import queue
 import re
 import threading
@@ -52,6 +51,7 @@ from controldeck.errors import (
 )
 from controldeck.rune._errors import code_name
 from controldeck.rune._grpc import grpc_code, grpc_details
+from controldeck.rune._resources import _data, _optional_int32
 
 if TYPE_CHECKING:
     from controldeck._generated import rune as models
@@ -81,7 +81,6 @@ STDIN_CHUNK: Final = 64 * 1024
 CLOSE_JOIN: Final = 1.0
 """Seconds `ExecSession.close()` waits for its reader thread (a cancel ends it at once)."""
 
-_MAX_INT32 = 2**31 - 1
 _MAX_UINT32 = 2**32 - 1
 _RESTART = "parameter update requested"
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
@@ -183,32 +182,8 @@ def _rfc3339(what: str, value: Any) -> str | None:
     return text
 
 
-def _tail(value: Any) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidArgumentError(f"tail must be an int or None, got {type(value).__name__}")
-    if not 0 <= value <= _MAX_INT32:
-        raise InvalidArgumentError(f"tail must be between 0 and {_MAX_INT32}, got {value}")
-    return value
-
-
 def _filter(value: Any) -> str | None:
     return None if value is None else require_str("filter", value)
-
-
-def _seconds(what: str, value: Any) -> float | None:
-    """Positive finite seconds, or None."""
-    if value is None:
-        return None
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InvalidArgumentError(f"{what} must be positive seconds or None, got {value!r:.40}")
-    return float(value)
 
 
 def _uint32(what: str, value: Any) -> int:
@@ -292,7 +267,7 @@ def log_params(
         target=require_str("target", target),
         namespace=namespace,
         follow=require_bool("follow", follow),
-        tail=_tail(tail),
+        tail=_optional_int32("tail", tail),
         since=_rfc3339("since", since),
         until=_rfc3339("until", until),
         timestamps=require_bool("timestamps", timestamps),
@@ -362,7 +337,7 @@ class LogStream(Stream["LogResponse"]):
         if not isinstance(follow, NotGiven):
             changes["follow"] = require_bool("follow", follow)
         if not isinstance(tail, NotGiven):
-            changes["tail"] = _tail(tail)
+            changes["tail"] = _optional_int32("tail", tail)
         if not isinstance(since, NotGiven):
             changes["since"] = _rfc3339("since", since)
         if not isinstance(until, NotGiven):
@@ -652,23 +627,11 @@ def _command(value: Any) -> list[str]:
 
 
 def _env(value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(
-            f"env must be a mapping of str to str, got {type(value).__name__}"
-        )
-    out: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not key or "=" in key:
-            raise InvalidArgumentError(
-                f"env keys must be non-empty names without '=', got {key!r:.40}"
-            )
-        if not isinstance(item, str):
-            # The value may be a secret: name its type only.
-            raise InvalidArgumentError(
-                f"env[{key!r:.40}] must be a string, got {type(item).__name__}"
-            )
-        out[key] = item
-    return out
+    env = _data("env", value)
+    for key in env:
+        if "=" in key:
+            raise InvalidArgumentError(f"env keys must be names without '=', got {key!r:.40}")
+    return env
 
 
 def _size(value: Any) -> dict[str, int]:
@@ -897,7 +860,7 @@ class ExecSession:
             >>> session.wait(timeout=10).exit_code
             0
         """
-        seconds = _seconds("timeout", timeout)
+        seconds = check_deadline(timeout, "timeout")
         if self._result is not None:
             return self._result
         until = None if seconds is None else time.monotonic() + seconds
