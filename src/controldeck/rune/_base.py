@@ -36,6 +36,7 @@ from controldeck._core._client import BaseClient
 from controldeck._core._models import Unset
 from controldeck._core._options import NOT_GIVEN, CallOptions
 from controldeck._core._streams import Stream, envelope_stream
+from controldeck._core._transport import check_deadline
 from controldeck._core._validate import path_segment, require_str
 from controldeck.errors import InvalidArgumentError, ResponseValidationError
 from controldeck.rune._errors import raise_stream_end
@@ -262,7 +263,7 @@ class RuneBase(BaseClient):
         data = self._transport.converter.unstructure(request) if request is not None else {}
         message = wire.message(wire.request_name(service, method), data)
         metadata = wire.metadata(options.get("extra_headers"))
-        deadline = options.get("deadline", wire.deadline)
+        deadline = check_deadline(options["deadline"]) if "deadline" in options else wire.deadline
         try:
             call = getattr(wire.stub(service), method)(message, metadata=metadata, timeout=deadline)
         except Exception as exc:

@@ -292,6 +292,12 @@ def test_a_watch_over_grpc_replays_then_follows(grpc_fake: FakeRune) -> None:
         assert events.closed
 
 
+def test_a_bad_watch_deadline_is_refused_before_sending(grpc_fake: FakeRune) -> None:
+    with _client(grpc_fake) as rune, pytest.raises(InvalidArgumentError, match="deadline"):
+        rune.watch_services("default", deadline="soon")  # type: ignore[typeddict-item]
+    assert not [r for r in grpc_fake.requests if r.path.endswith("/WatchServices")]
+
+
 def test_a_closed_client_refuses_calls(grpc_fake: FakeRune) -> None:
     rune = _client(grpc_fake)
     rune.whoami()
